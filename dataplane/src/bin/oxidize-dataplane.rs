@@ -1,0 +1,39 @@
+//! `oxidize-dataplane`: the relay and the node tuner in one image. Wiring only.
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use oxidize_dataplane::telemetry::{self, LogFormat};
+
+/// Oxidize dataplane: the AF_XDP QUIC relay and the node tuner.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    /// Log format on stderr.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value_t,
+        env = "OXIDIZE_LOG_FORMAT"
+    )]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the QUIC / MASQUE CONNECT-IP relay on AF_XDP workers.
+    Relay,
+    /// Tune this node for packet processing from a tuning plan (or restore it).
+    Tune,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    telemetry::init(cli.log_format);
+    match cli.command {
+        Command::Relay => anyhow::bail!("`relay` is not built yet (relay server issue)"),
+        Command::Tune => anyhow::bail!("`tune` is not built yet (node tuner issue)"),
+    }
+}

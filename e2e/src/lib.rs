@@ -1,0 +1,25 @@
+//! The Oxidize test bed: real network namespaces, veth pairs and servers for root tests.
+//!
+//! Every object it creates is owned by a guard that removes it on drop, panics included:
+//! [`Netns`] deletes its namespace (and with it every link inside), [`NsChild`] kills its process
+//! group. Names are unique per process and per call, so tests run in parallel; namespaces left
+//! by a killed test process are removed by the next [`Netns::new`].
+//!
+//! - [`privilege`]: the skip-or-fail policy for tests that need root.
+//! - [`netns`]: namespace guards, running closures and child processes inside them.
+//! - [`link`]: veth pairs with N queues, addresses, routes, queue counts.
+//! - [`servers`]: the UDP echo and checksummed TCP stream servers, and their clients.
+//! - [`topology`]: the standard `client <-> relay <-> internet` three-host bed.
+
+pub mod cmd;
+pub mod error;
+pub mod link;
+pub mod netns;
+pub mod privilege;
+pub mod servers;
+pub mod topology;
+
+pub use error::{Error, Result};
+pub use netns::{Netns, NsChild};
+pub use privilege::require_root;
+pub use topology::{Topology, TopologyOptions};
