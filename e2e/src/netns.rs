@@ -85,7 +85,7 @@ impl Netns {
 
     /// Starts `command` (from [`Netns::command`]) as a child that is killed with its whole
     /// process group when the returned guard or this namespace is dropped.
-    pub fn spawn(&self, mut command: Command) -> Result<NsChild> {
+    pub fn spawn(&self, command: &mut Command) -> Result<NsChild> {
         use std::os::unix::process::CommandExt;
         command.process_group(0).stdin(Stdio::null());
         let child = command
@@ -131,6 +131,9 @@ impl Drop for Netns {
     fn drop(&mut self) {
         for pid in self.lock_children().drain(..) {
             kill_group(pid);
+            // Reap it if its NsChild guard is gone or outlives us, so no zombie keeps the pid.
+            // ECHILD (already reaped by the guard) is fine.
+            let _ = nix::sys::wait::waitpid(Pid::from_raw(pid as i32), None);
         }
         if let Err(e) = delete(&self.name) {
             eprintln!("testbed: {e}");

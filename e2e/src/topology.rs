@@ -167,27 +167,28 @@ pub fn internet_ip(v6: bool) -> IpAddr {
 }
 
 /// Pings `target` from `ns` (`count` echo requests, 2 s deadline each); returns the replies seen.
+/// No reply at all is `Ok(0)`, not an error.
 pub fn ping(ns: &Netns, target: IpAddr, count: u32) -> Result<u32> {
-    let out = ns.exec(
-        "ping",
-        &[
-            "-n",
-            "-q",
-            "-c",
-            &count.to_string(),
-            "-W",
-            "2",
-            "-i",
-            "0.2",
-            &target.to_string(),
-        ],
-    )?;
+    let output = ns
+        .command("ping")
+        .args(["-n", "-q", "-c", &count.to_string(), "-W", "2", "-i", "0.2"])
+        .arg(target.to_string())
+        .output()
+        .map_err(|source| crate::Error::Spawn {
+            command: "ping".into(),
+            source,
+        })?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
     // "3 packets transmitted, 3 received, 0% packet loss"
-    Ok(out
+    stdout
         .lines()
-        .find(|l| l.contains("received"))
+        .find(|l| l.contains("transmitted"))
         .and_then(|l| l.split(", ").nth(1))
         .and_then(|s| s.split_whitespace().next())
         .and_then(|n| n.parse().ok())
-        .unwrap_or(0))
+        .ok_or_else(|| crate::Error::Command {
+            command: format!("ping {target} in {}", ns.name()),
+            status: output.status,
+            stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+        })
 }
