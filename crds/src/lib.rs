@@ -4,6 +4,9 @@
 //! This crate does no I/O: it holds types, defaults and validation only, so that the operator,
 //! the tuner and the relay agree on one definition.
 
+/// The node-tuning plan and report documents, and the core-list syntax.
+pub mod tuning;
+
 /// The API group of every Oxidize custom resource.
 pub const API_GROUP: &str = "relay.oxidize.dev";
 
