@@ -1,0 +1,17 @@
+//! Sans-IO relay core for Oxidize: the MASQUE CONNECT-IP protocol (RFC 9484 over HTTP/3) on
+//! top of quinn-proto, shared by the relay and the Linux client.
+//!
+//! No sockets, syscalls, threads or clock reads: bytes come in through `handle_*` methods,
+//! results go out through `poll_*` methods, and time is passed in as `now`.
+#![forbid(unsafe_code)]
+
+pub mod capsule;
+pub mod datagram;
+pub mod error;
+pub mod frame;
+pub mod qpack;
+pub mod settings;
+pub mod stream_type;
+pub mod varint;
+
+pub use error::CodecError;
