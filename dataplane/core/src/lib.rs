@@ -5,13 +5,16 @@
 //! results go out through `poll_*` methods, and time is passed in as `now`.
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod capsule;
 pub mod datagram;
 pub mod error;
 pub mod frame;
 pub mod qpack;
+pub mod request;
 pub mod settings;
 pub mod stream_type;
+pub mod template;
 pub mod varint;
 
 pub use error::CodecError;
