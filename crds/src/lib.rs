@@ -3,9 +3,18 @@
 //!
 //! This crate does no I/O: it holds types, defaults and validation only, so that the operator,
 //! the tuner and the relay agree on one definition.
+#![forbid(unsafe_code)]
 
+pub mod config;
+pub mod convert;
+/// The CustomResourceDefinition YAML that `crdgen` writes.
+pub mod crd;
+pub mod relaynode;
+pub mod sample;
 /// The node-tuning plan and report documents, and the core-list syntax.
 pub mod tuning;
+
+pub use relaynode::{RelayNode, RelayNodeSpec, RelayNodeStatus};
 
 /// The API group of every Oxidize custom resource.
 pub const API_GROUP: &str = "relay.oxidize.dev";
