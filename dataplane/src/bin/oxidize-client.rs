@@ -6,7 +6,7 @@ use oxidize_dataplane::telemetry::{self, LogFormat};
 
 /// Oxidize client: tunnels this host's IP traffic to an Oxidize relay over MASQUE CONNECT-IP.
 #[derive(Debug, Parser)]
-#[command(version, about, long_about = None)]
+#[command(name = "oxidize-client", version, about, long_about = None)]
 struct Cli {
     /// Log format on stderr.
     #[arg(long, value_enum, default_value_t, env = "OXIDIZE_LOG_FORMAT")]
