@@ -1,4 +1,4 @@
-//! `oxidize-operator`: wiring only. The controller lives in the library (operator issue).
+//! `oxidize-operator`: wiring only. The controller lives in the library.
 
 use clap::Parser;
 
@@ -14,7 +14,7 @@ struct Args {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     anyhow::bail!(
-        "the controller for {} is not built yet (operator issue); would serve HTTP on {}",
+        "the controller for {} is not wired yet; would serve HTTP on {}",
         oxidize_crds::api_version(),
         args.http_addr
     )
