@@ -22,10 +22,12 @@
 //! - [`socket`]: one AF_XDP socket per queue with its rings, batches and wakeups.
 //! - [`preflight`]: fail-fast checks with actionable messages.
 //! - [`netlink`]: links and the neighbour table over rtnetlink (next-hop MACs, queue counts).
+//! - [`echo`]: a UDP echo worker, the reference loop for the relay workers.
 //! - [`stats`]: plain counter structs, no metrics dependency.
 //! - [`syscall`]: every libc and libbpf C call, as `io::Result`.
 
 pub mod classify;
+pub mod echo;
 pub mod error;
 pub mod frame;
 pub mod netlink;
@@ -41,4 +43,5 @@ mod skel;
 pub use error::{Error, Result};
 pub use program::{AttachMode, XdpProgram};
 
+pub use socket::{BusyPoll, Frame, XskConfig, XskQueue, ZeroCopy};
 pub use stats::{QueueStats, XdpCounter, XdpCounters};
