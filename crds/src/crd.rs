@@ -5,7 +5,11 @@ use kube::CustomResourceExt;
 use crate::RelayNode;
 
 /// Where the generated CRD lives, relative to the repository root.
-pub const CRD_PATHS: [&str; 2] = ["crds/relaynode.yaml", "charts/oxidize/crds/relaynode.yaml"];
+pub const CRD_PATHS: [&str; 3] = [
+    "crds/relaynode.yaml",
+    "charts/oxidize/crds/relaynode.yaml",
+    "deploy/crd/relaynode.yaml",
+];
 
 /// The header written above the generated YAML.
 pub const HEADER: &str =

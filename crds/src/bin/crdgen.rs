@@ -1,5 +1,6 @@
 //! `crdgen`: prints the RelayNode CustomResourceDefinition as YAML, or with `--write` writes it
-//! to `crds/relaynode.yaml` and `charts/oxidize/crds/relaynode.yaml` under the given root.
+//! to `crds/relaynode.yaml`, `charts/oxidize/crds/relaynode.yaml` and
+//! `deploy/crd/relaynode.yaml` under the given root.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let yaml = oxidize_crds::crd::crd_yaml()?;
