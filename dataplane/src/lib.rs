@@ -2,5 +2,7 @@
 //!
 //! Module map (filled in by the tuner, AF_XDP and relay issues):
 //! - [`telemetry`]: the tracing subscriber shared by the binaries (text or JSON logs).
+//! - [`tune`]: the node tuner (plan validation, apply, rollback, restore) against a root directory.
 
 pub mod telemetry;
+pub mod tune;

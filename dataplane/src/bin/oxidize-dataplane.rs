@@ -26,7 +26,7 @@ enum Command {
     /// Run the QUIC / MASQUE CONNECT-IP relay on AF_XDP workers.
     Relay,
     /// Tune this node for packet processing from a tuning plan (or restore it).
-    Tune,
+    Tune(oxidize_dataplane::tune::cli::TuneArgs),
 }
 
 fn main() -> Result<()> {
@@ -34,6 +34,6 @@ fn main() -> Result<()> {
     telemetry::init(cli.log_format);
     match cli.command {
         Command::Relay => anyhow::bail!("`relay` is not built yet (relay server issue)"),
-        Command::Tune => anyhow::bail!("`tune` is not built yet (node tuner issue)"),
+        Command::Tune(args) => oxidize_dataplane::tune::cli::run(&args),
     }
 }
