@@ -7,14 +7,22 @@
 
 pub mod auth;
 pub mod capsule;
+pub mod cid;
+pub mod client;
 pub mod datagram;
 pub mod error;
 pub mod frame;
+pub mod h3;
+pub mod packet;
+pub mod pool;
 pub mod qpack;
+pub mod relay;
 pub mod request;
+pub mod session;
 pub mod settings;
 pub mod stream_type;
 pub mod template;
+pub mod tls;
 pub mod varint;
 
 pub use error::CodecError;
