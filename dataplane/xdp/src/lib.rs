@@ -21,6 +21,7 @@
 //! - [`umem`]: UMEM creation (hugepages with fallback) and frame ownership.
 //! - [`socket`]: one AF_XDP socket per queue with its rings, batches and wakeups.
 //! - [`preflight`]: fail-fast checks with actionable messages.
+//! - [`neigh`]: next-hop MACs (learned from peers, else the kernel neighbour table).
 //! - [`netlink`]: links and the neighbour table over rtnetlink (next-hop MACs, queue counts).
 //! - [`echo`]: a UDP echo worker, the reference loop for the relay workers.
 //! - [`stats`]: plain counter structs, no metrics dependency.
@@ -30,6 +31,7 @@ pub mod classify;
 pub mod echo;
 pub mod error;
 pub mod frame;
+pub mod neigh;
 pub mod netlink;
 pub mod preflight;
 pub mod program;

@@ -171,8 +171,10 @@ impl XskQueue {
             ZeroCopy::Off => &[BindMode::Copy],
         };
         let mut last_err = None;
+        // After one fallback to normal pages, later attempts do not try hugepages again.
+        let mut hugepages = config.hugepages;
         for &mode in attempts {
-            match Self::bind(ifname, &interface, queue, config, mode) {
+            match Self::bind(ifname, &interface, queue, config, mode, &mut hugepages) {
                 Ok(q) => return Ok(q),
                 Err(BindError::Bind(e)) => {
                     tracing::debug!(ifname, queue, ?mode, error = %e, "AF_XDP bind failed");
@@ -199,6 +201,7 @@ impl XskQueue {
         queue: u32,
         config: &XskConfig,
         mode: BindMode,
+        try_hugepages: &mut bool,
     ) -> std::result::Result<Self, BindError> {
         let other = |detail: String| {
             BindError::Other(Error::Socket {
@@ -220,13 +223,14 @@ impl XskQueue {
             .map_err(|e| BindError::Other(Error::Config(e.to_string())))?;
         let frames = NonZeroU32::new(config.frame_count)
             .ok_or_else(|| BindError::Other(Error::Config("frame_count is 0".into())))?;
-        let (umem, descs, hugepages) = umem::create(umem_config, frames, config.hugepages)
-            .map_err(|e| {
+        let (umem, descs, hugepages) =
+            umem::create(umem_config, frames, *try_hugepages).map_err(|e| {
                 other(format!(
                     "UMEM of {} bytes: {e} (locked memory: grant IPC_LOCK or raise ulimit -l)",
                     config.umem_bytes()
                 ))
             })?;
+        *try_hugepages = hugepages;
         let mut bind_flags = BindFlags::XDP_USE_NEED_WAKEUP;
         bind_flags |= match mode {
             BindMode::ZeroCopy => BindFlags::XDP_ZEROCOPY,

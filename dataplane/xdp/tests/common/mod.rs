@@ -185,3 +185,46 @@ pub fn payload(len: usize, seed: u64) -> Vec<u8> {
         })
         .collect()
 }
+
+/// Parses `aa:bb:cc:dd:ee:ff`.
+pub fn parse_mac(text: &str) -> [u8; 6] {
+    let mut mac = [0u8; 6];
+    for (slot, part) in mac.iter_mut().zip(text.trim().split(':')) {
+        *slot = u8::from_str_radix(part, 16).expect("hex MAC byte");
+    }
+    mac
+}
+
+/// Sends raw Ethernet frames out of `ifname` in `ns` through an AF_XDP socket of this crate
+/// (TX only: alloc, write, tx_batch), and waits until the kernel completed them.
+pub fn send_raw(ns: &Netns, ifname: &str, frames: &[Vec<u8>]) {
+    let mut q = ns
+        .run(|| XskQueue::open(ifname, 0, &small_config()).expect("sender AF_XDP socket"))
+        .expect("enter netns");
+    let mut batch = Vec::new();
+    for frame in frames {
+        let mut f = q.alloc().expect("a free frame");
+        q.write(&mut f, |buf| {
+            buf[..frame.len()].copy_from_slice(frame);
+            Ok::<_, ()>(frame.len())
+        })
+        .expect("write frame");
+        batch.push(f);
+        if batch.len() == 32 {
+            while !batch.is_empty() {
+                q.tx_batch(&mut batch).expect("tx");
+                q.reap().expect("reap");
+            }
+        }
+    }
+    while !batch.is_empty() {
+        q.tx_batch(&mut batch).expect("tx");
+        q.reap().expect("reap");
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while q.umem_usage().in_tx > 0 {
+        assert!(std::time::Instant::now() < deadline, "TX never completed");
+        q.reap().expect("reap");
+        q.wait(10).expect("poll");
+    }
+}
