@@ -136,3 +136,54 @@ proptest! {
         prop_assert!(r.is_empty());
     }
 }
+
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
+        .collect()
+}
+
+/// Vectors produced by an independent encoder, ls-qpack (Python `pylsqpack` 0.3.24) with
+/// `max_table_capacity=0`: all 99 static entries in index order, and a CONNECT-IP request.
+/// ls-qpack's decoder also accepted this crate's encoding of the same request (checked by hand
+/// when the vectors were made); the request encodes byte for byte the same here.
+#[test]
+fn ls_qpack_vectors() {
+    let all_static = unhex(concat!(
+        "0000c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedfe0e1e2e3e4e5e6e7e8e9",
+        "eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff00ff01ff02ff03ff04ff05ff06ff07ff08ff09ff0aff0b",
+        "ff0cff0dff0eff0fff10ff11ff12ff13ff14ff15ff16ff17ff18ff19ff1aff1bff1cff1dff1eff1fff20ff21ff",
+        "22ff23"
+    ));
+    let want: Vec<Field> = static_table::STATIC_TABLE
+        .iter()
+        .map(|(n, v)| Field::new(n, v))
+        .collect();
+    assert_eq!(decode_field_section(&all_static, MAX), Ok(want.clone()));
+    let mut ours = Vec::new();
+    encode_field_section(&want, &mut ours);
+    assert_eq!(ours, all_static);
+
+    let request = unhex(concat!(
+        "0000cf2f00b95d8749c87a3f8721eaa8a44ac6afd75090b0b40fd2e5f23a6ba0ab90f4dc69a67f5195617f05a2",
+        "85bad47f153148d1dad2b06ad8f963e58f2f0420eb45b4156aec3a4e43d1023f315f4591ba51d85b140044cb4d",
+        "b8ebcf8e3248597f5f5092198fdad31180aecae05291a3b5a55925427f2ef2b12d424f4f0900ff2062696e6172",
+        "79"
+    ));
+    let fields = vec![
+        Field::new(":method", "CONNECT"),
+        Field::new(":protocol", "connect-ip"),
+        Field::new(":scheme", "https"),
+        Field::new(":authority", "relay.example.com:443"),
+        Field::new(":path", "/.well-known/masque/ip/*/*/"),
+        Field::new("capsule-protocol", "?1"),
+        Field::new("authorization", "Bearer 0123456789abcdef"),
+        Field::new("user-agent", "aioquic/1.3.0 masque-test"),
+        Field::new("x-custom", b"\x00\xff binary"),
+    ];
+    assert_eq!(decode_field_section(&request, MAX), Ok(fields.clone()));
+    let mut ours = Vec::new();
+    encode_field_section(&fields, &mut ours);
+    assert_eq!(ours, request);
+}
