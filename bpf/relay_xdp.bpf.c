@@ -54,6 +54,7 @@ struct {
 	__type(value, __u8);
 } relay_ports SEC(".maps");
 
+/* Totals per CPU: key = counter. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, CNT_MAX);
@@ -61,14 +62,33 @@ struct {
 	__type(value, __u64);
 } counters SEC(".maps");
 
-static __always_inline int count(__u32 slot, int verdict)
+/* Per RX queue (per CPU): key = queue * CNT_MAX + counter; queues beyond MAX_QUEUES - 1 share
+ * the last row. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MAX_QUEUES * CNT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} queue_counters SEC(".maps");
+
+static __always_inline int count_queue(struct xdp_md *ctx, __u32 slot, int verdict)
 {
+	__u32 queue = ctx->rx_queue_index;
+	__u32 key;
 	__u64 *value = bpf_map_lookup_elem(&counters, &slot);
 
 	if (value)
 		*value += 1;
+	if (queue >= MAX_QUEUES)
+		queue = MAX_QUEUES - 1;
+	key = queue * CNT_MAX + slot;
+	value = bpf_map_lookup_elem(&queue_counters, &key);
+	if (value)
+		*value += 1;
 	return verdict;
 }
+
+#define count(slot, verdict) count_queue(ctx, (slot), (verdict))
 
 /* VLAN header (not in the uapi headers). */
 struct vlan_hdr {

@@ -55,6 +55,7 @@ pub struct XdpProgram {
     xsks: MapHandle,
     ports: MapHandle,
     counters: MapHandle,
+    queue_counters: MapHandle,
     link: Option<Attachment>,
 }
 
@@ -98,6 +99,7 @@ impl XdpProgram {
             xsks: handle(&skel.maps.xsks_map)?,
             ports: handle(&skel.maps.relay_ports)?,
             counters: handle(&skel.maps.counters)?,
+            queue_counters: handle(&skel.maps.queue_counters)?,
             link: None,
         };
         for &port in ports {
@@ -197,6 +199,27 @@ impl XdpProgram {
                     .map_or(0, u64::from_ne_bytes);
                 out.per_cpu[cpu][counter as usize] = value;
             }
+        }
+        Ok(out)
+    }
+
+    /// The counters of packets that arrived on RX queue `queue`, summed over CPUs (queues at or
+    /// beyond [`MAX_QUEUES`] share the last row).
+    pub fn queue_counters(&self, queue: u32) -> Result<[u64; 8]> {
+        let row = queue.min(MAX_QUEUES - 1);
+        let mut out = [0u64; 8];
+        for counter in XdpCounter::ALL {
+            let key = (row * XdpCounter::ALL.len() as u32 + counter as u32).to_ne_bytes();
+            let values = self
+                .queue_counters
+                .lookup_percpu(&key, MapFlags::ANY)
+                .map_err(|e| Error::syscall("queue counters lookup", bpf_io(e)))?
+                .unwrap_or_default();
+            out[counter as usize] = values
+                .iter()
+                .filter_map(|b| b.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok()))
+                .map(u64::from_ne_bytes)
+                .sum();
         }
         Ok(out)
     }

@@ -171,6 +171,27 @@ pub fn xsk_rx_wakeup(fd: RawFd) -> io::Result<()> {
     }
 }
 
+/// `sched_setaffinity(0, {cpu})`: pins the calling thread to one CPU.
+pub fn pin_current_thread(cpu: usize) -> io::Result<()> {
+    if cpu >= libc::CPU_SETSIZE as usize {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "cpu index too large",
+        ));
+    }
+    // SAFETY: an all-zero cpu_set_t is a valid empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `cpu` is below CPU_SETSIZE (checked), so CPU_SET stays inside `set`.
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: `set` is a valid cpu_set_t and its size is passed.
+    let ret = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
 /// `getrlimit(RLIMIT_MEMLOCK)`: the soft limit in bytes (`u64::MAX` for unlimited).
 pub fn memlock_limit() -> io::Result<u64> {
     let mut limit = libc::rlimit {

@@ -195,7 +195,15 @@ fn root_bpf_crafted_packets_give_expected_verdicts_and_counters() {
             ),
         ];
         for (name, frame, ingress, verdict, counter) in cases {
+            let queue_before = program.queue_counters(ingress.1).expect("queue counters");
             let got = run(program, &frame, ingress);
+            let queue_after = program.queue_counters(ingress.1).expect("queue counters");
+            assert_eq!(
+                queue_after[counter as usize],
+                queue_before[counter as usize] + 1,
+                "{name}: per-queue counter of queue {}",
+                ingress.1
+            );
             assert_eq!(got, (verdict, counter), "{name}");
             let mirror = classify(&frame, &[PORT, 8443]).counter(ingress.1 == 0);
             assert_eq!(mirror, counter, "{name}: the Rust mirror disagrees");

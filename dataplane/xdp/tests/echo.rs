@@ -67,13 +67,17 @@ fn push_through_every_queue(bed: &Bed, queues: u32, v6: bool, per_queue: u64) {
 }
 
 fn echo_case(queues: u32, v6: bool) {
-    let config = small_config();
+    echo_case_with(queues, v6, small_config());
+}
+
+fn echo_case_with(queues: u32, v6: bool, config: oxidize_xdp::XskConfig) {
     let bed = Bed::new(queues, config);
     let max = if v6 { 1452 } else { 1472 };
     sizes_round_trip(&bed, v6, max, 4 * queues as usize);
     let per_queue = 10 * u64::from(config.frame_count);
     push_through_every_queue(&bed, queues, v6, per_queue);
     let counters = bed.program.counters().expect("counters");
+    let program = bed.program.clone();
     let ends = bed.stop();
     let mut rx: Vec<(u32, u64)> = ends.iter().map(|e| (e.queue, e.stats.rx_frames)).collect();
     rx.sort_unstable();
@@ -86,6 +90,13 @@ fn echo_case(queues: u32, v6: bool) {
         counters.total(XdpCounter::PassNotIp),
     );
     for end in &ends {
+        let xdp = program.queue_counters(end.queue).expect("queue counters");
+        assert_eq!(
+            xdp[XdpCounter::Redirected as usize],
+            end.stats.rx_frames,
+            "queue {}: XDP redirects and socket receptions agree",
+            end.queue
+        );
         assert!(
             end.stats.rx_frames >= per_queue,
             "queue {} saw only {} frames (want >= {per_queue}); distribution {rx:?}",
@@ -135,4 +146,19 @@ fn root_echo_four_queues_ipv6() {
         return;
     }
     echo_case(4, true);
+}
+
+#[test]
+fn root_echo_busy_poll_two_queues_ipv4() {
+    if !oxidize_testbed::require_root("root_echo_busy_poll_two_queues_ipv4") {
+        return;
+    }
+    let config = oxidize_xdp::XskConfig {
+        busy_poll: Some(oxidize_xdp::BusyPoll {
+            usecs: 20,
+            budget: 64,
+        }),
+        ..small_config()
+    };
+    echo_case_with(2, false, config);
 }

@@ -43,10 +43,18 @@ fn main() -> Result<()> {
     println!("ready");
     std::io::stdout().flush()?;
     static STOP: AtomicBool = AtomicBool::new(false);
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let workers: Vec<_> = sockets
         .into_iter()
         .map(|mut socket| {
-            std::thread::spawn(move || EchoWorker::new().run(&mut socket, &STOP, 100))
+            std::thread::spawn(move || {
+                // One worker per core: queue k on CPU k (modulo the CPUs there are).
+                let cpu = socket.queue() as usize % cpus;
+                if let Err(e) = oxidize_xdp::syscall::pin_current_thread(cpu) {
+                    tracing::warn!(cpu, error = %e, "could not pin the worker");
+                }
+                EchoWorker::new().run(&mut socket, &STOP, 100)
+            })
         })
         .collect();
     for worker in workers {
