@@ -70,6 +70,8 @@ pub struct ClientStats {
     pub received_packets: u64,
     /// Dropped packets by reason.
     pub drops: DropStats,
+    /// The request went out in 0-RTT and the relay accepted it.
+    pub zero_rtt_accepted: bool,
 }
 
 /// One client connection with one tunnel.
@@ -85,6 +87,7 @@ pub struct ClientCore {
     from_relay: VecDeque<Bytes>,
     stats: ClientStats,
     closed: bool,
+    sent_0rtt: bool,
 }
 
 impl std::fmt::Debug for ClientCore {
@@ -111,7 +114,7 @@ impl ClientCore {
         );
         let (handle, conn) =
             endpoint.connect(now, config.quic.clone(), config.server, &config.server_name)?;
-        Ok(Self {
+        let mut core = Self {
             endpoint,
             handle,
             conn,
@@ -123,7 +126,14 @@ impl ClientCore {
             from_relay: VecDeque::new(),
             stats: ClientStats::default(),
             closed: false,
-        })
+            sent_0rtt: false,
+        };
+        if core.conn.has_0rtt() {
+            // Resuming a TLS session: send SETTINGS and the request as 0-RTT data.
+            core.sent_0rtt = true;
+            core.start_request(now);
+        }
+        Ok(core)
     }
 
     /// Counters.
@@ -248,7 +258,16 @@ impl ClientCore {
             match ev {
                 Event::Connected => {
                     self.events.push_back(ClientEvent::Connected);
-                    self.start_request(now);
+                    if !self.sent_0rtt {
+                        self.start_request(now);
+                    } else if self.conn.accepted_0rtt() {
+                        self.stats.zero_rtt_accepted = true;
+                    } else {
+                        // 0-RTT refused: the streams opened in it are gone; start over.
+                        self.h3 = H3Conn::new(Side::Client, Settings::masque());
+                        self.stream = None;
+                        self.start_request(now);
+                    }
                 }
                 Event::Stream(se) => {
                     if let Err(e) = self.h3.handle_stream_event(&mut self.conn, se) {

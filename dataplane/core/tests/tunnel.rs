@@ -275,3 +275,23 @@ fn relay_cids_carry_the_worker_id() {
         &buf[..t.size.min(12)]
     );
 }
+
+#[test]
+fn resumed_connection_sends_the_request_in_0rtt() {
+    let mut pair = Pair::new("10.8.0.0/24", None);
+    let quic = pair.client_config();
+    let first = pair.add_client_with(quic.clone(), Some(TOKEN));
+    pair.drive();
+    assert!(pair.client(first).core.is_tunnel_open());
+    assert!(!pair.client(first).core.stats().zero_rtt_accepted);
+    let second = pair.add_client_with(quic, Some(TOKEN));
+    pair.drive();
+    let c = pair.client(second);
+    assert!(c.core.is_tunnel_open(), "{:?}", c.events);
+    assert!(
+        c.core.stats().zero_rtt_accepted,
+        "the resumed connection used 0-RTT"
+    );
+    assert_eq!(pair.relay.stats().zero_rtt_accepted, 1);
+    assert_eq!(pair.relay.sessions().len(), 2);
+}

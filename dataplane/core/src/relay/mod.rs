@@ -302,6 +302,10 @@ impl RelayCore {
         while let Some(ev) = c.conn.poll() {
             match ev {
                 Event::Connected => {
+                    // On a server, `has_0rtt` means early data was accepted.
+                    if c.conn.has_0rtt() {
+                        self.stats.zero_rtt_accepted += 1;
+                    }
                     if let Err(e) = c.h3.open(&mut c.conn) {
                         self.h3_close(&mut c, now, e.code, &e.reason);
                     }

@@ -93,12 +93,21 @@ impl Pair {
 
     /// Adds a client that connects with `token`; returns its index.
     pub(crate) fn add_client(&mut self, token: Option<&str>) -> usize {
+        let quic = tls::client_config(&self.cert.chain, IDLE).expect("client config");
+        self.add_client_with(quic, token)
+    }
+
+    /// Adds a client with a given QUIC client configuration (share one to resume sessions).
+    pub(crate) fn add_client_with(
+        &mut self,
+        quic: quinn_proto::ClientConfig,
+        token: Option<&str>,
+    ) -> usize {
         let i = self.clients.len();
         let addr = SocketAddr::new(
             std::net::IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1 + i as u8)),
             40000 + i as u16,
         );
-        let quic = tls::client_config(&self.cert.chain, IDLE).expect("client config");
         let core = ClientCore::connect(
             self.now,
             TunnelConfig {
@@ -233,6 +242,10 @@ impl Pair {
         self.drive_for(d);
         self.now = self.now.max(end);
         self.drive();
+    }
+
+    pub(crate) fn client_config(&self) -> quinn_proto::ClientConfig {
+        tls::client_config(&self.cert.chain, IDLE).expect("client config")
     }
 
     pub(crate) fn client(&mut self, i: usize) -> &mut Client {
