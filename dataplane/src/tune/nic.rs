@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::step::{Check, Step, Target};
 
 /// One NIC setting the tuner can read and write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum NicKnob {
     /// Combined channels (`ethtool -L combined`).
