@@ -5,6 +5,8 @@
     reason = "each test binary uses a different part of the helper"
 )]
 
+pub(crate) mod raw;
+
 use std::collections::VecDeque;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
