@@ -209,3 +209,43 @@ fn root_hugepages_allocated_and_restored_to_the_value_found() {
     assert_eq!(read(), found, "restored to the value found");
     assert!(!state.exists());
 }
+
+/// veth has no ring or coalescing settings, so these writes cannot change anything; the check is
+/// that the hand-built ETHTOOL_MSG_RINGS_SET / COALESCE_SET messages pass the kernel's attribute
+/// policy and reach the driver check (EOPNOTSUPP), rather than being rejected as malformed
+/// (EINVAL).
+#[test]
+fn root_ring_and_coalesce_writes_are_well_formed() {
+    if !oxidize_testbed::require_root("root_ring_and_coalesce_writes_are_well_formed") {
+        return;
+    }
+    let ns = Netns::new("tunering").expect("namespace");
+    veth_pair(
+        End {
+            ns: &ns,
+            name: "tra",
+        },
+        End {
+            ns: &ns,
+            name: "trb",
+        },
+        2,
+    )
+    .expect("veth");
+    let results = ns
+        .run(|| {
+            let nic = NetlinkNic::new().expect("runtime");
+            [
+                (NicKnob::RingRx, "512"),
+                (NicKnob::RxUsecs, "8"),
+                (NicKnob::AdaptiveRx, "off"),
+            ]
+            .map(|(knob, value)| (knob, nic.query("tra", knob), nic.set("tra", knob, value)))
+        })
+        .expect("enter namespace");
+    for (knob, query, set) in results {
+        assert_eq!(query, Ok(None), "{knob:?}: veth reports no such setting");
+        let err = set.expect_err("veth cannot set it").to_string();
+        assert!(err.contains("not supported"), "{knob:?}: {err}");
+    }
+}

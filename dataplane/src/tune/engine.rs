@@ -221,6 +221,19 @@ fn rollback_single(
     rollback(vec![applied], env, state, state_path, report);
 }
 
+/// How to compare values of a recorded target when putting it back: IRQ affinities as core
+/// sets, everything else as text.
+fn check_for(target: &Target) -> Check {
+    match target {
+        Target::File { path } if path.ends_with("/smp_affinity_list") => Check::Irq { irq: 0 },
+        _ => Check::Exact,
+    }
+}
+
+fn is_hugepages(target: &Target) -> bool {
+    matches!(target, Target::File { path } if path.ends_with("/nr_hugepages"))
+}
+
 /// Undoes `applied` in reverse order, forgetting originals this run recorded.
 fn rollback(
     applied: Vec<Applied>,
@@ -237,10 +250,7 @@ fn rollback(
             .map_err(|e| e.message)
             .and_then(|()| done.target.read(env))
             .and_then(|now| {
-                if same(&Check::Exact, &now, &done.from)
-                    || matches!(done.target, Target::File { ref path } if path.ends_with("smp_affinity_list")
-                        && parse_core_list(&now).ok() == parse_core_list(&done.from).ok())
-                {
+                if same(&check_for(&done.target), &now, &done.from) {
                     Ok(now)
                 } else {
                     Err(format!("reads back {now}"))
@@ -275,11 +285,7 @@ pub(crate) fn restore(
 ) -> bool {
     let mut ok = true;
     for original in state.originals.clone().into_iter().rev() {
-        let check = if original.item.starts_with("irq ") {
-            Check::Irq { irq: 0 }
-        } else {
-            Check::Exact
-        };
+        let check = check_for(&original.target);
         let result = original.target.read(env).and_then(|now| {
             if same(&check, &now, &original.value) {
                 return Ok(None);
@@ -299,7 +305,7 @@ pub(crate) fn restore(
             Ok(changed) => {
                 if let Some((now, back)) = changed {
                     tracing::info!(item = %original.item, from = %now, to = %back, "restored");
-                    if original.item.starts_with("hugepages ") {
+                    if is_hugepages(&original.target) {
                         report.kubelet_restart_needed = true;
                     }
                     report.changes.push(change(&original.item, &now, &back));

@@ -28,11 +28,15 @@ pub fn parse_interrupts(text: &str) -> BTreeMap<u32, String> {
     names
 }
 
-/// The queue number in an IRQ action name, if it has one. An IRQ named just like the interface
-/// (a link or misc vector) is not a queue.
+/// Words that mark a driver's control vectors (`mlx5_async0`, `virtio0-config`, `i40e-...:misc`).
+const CONTROL_WORDS: [&str; 7] = ["async", "config", "misc", "ctrl", "admin", "mbx", "link"];
+
+/// The queue number in an IRQ action name, if it has one. An IRQ named just like the interface,
+/// or with a control word in its name, is not a queue.
 pub fn queue_of(name: &str, interface: &str) -> Option<u32> {
     let name = name.split('@').next().unwrap_or(name);
-    if name == interface {
+    let lower = name.to_ascii_lowercase();
+    if name == interface || CONTROL_WORDS.iter().any(|w| lower.contains(w)) {
         return None;
     }
     let digits: String = name
@@ -146,7 +150,8 @@ mod tests {
         assert_eq!(queue_of("mlx5_comp3@pci:0000:3b:00.0", "ens1"), Some(3));
         assert_eq!(queue_of("virtio0-input.2", "eth0"), Some(2));
         assert_eq!(queue_of("eth0", "eth0"), None);
-        assert_eq!(queue_of("mlx5_async", "ens1"), None);
+        assert_eq!(queue_of("mlx5_async0@pci:0000:3b:00.0", "ens1"), None);
+        assert_eq!(queue_of("virtio0-config", "eth0"), None);
         assert_eq!(queue_of("42", "eth0"), None);
     }
 }
