@@ -93,7 +93,13 @@ fn ipv6(src: Ipv6Addr, dst: Ipv6Addr, proto: u8, l4: &[u8]) -> Vec<u8> {
 }
 
 /// An IPv4 or IPv6 UDP packet with valid checksums.
-pub(crate) fn udp_packet(src: IpAddr, sport: u16, dst: IpAddr, dport: u16, payload: &[u8]) -> Vec<u8> {
+pub(crate) fn udp_packet(
+    src: IpAddr,
+    sport: u16,
+    dst: IpAddr,
+    dport: u16,
+    payload: &[u8],
+) -> Vec<u8> {
     let l4 = udp(src, dst, sport, dport, payload);
     match (src, dst) {
         (IpAddr::V4(s), IpAddr::V4(d)) => ipv4(s, d, PROTO_UDP, &l4),
@@ -103,7 +109,13 @@ pub(crate) fn udp_packet(src: IpAddr, sport: u16, dst: IpAddr, dport: u16, paylo
 }
 
 /// An IPv4 ICMP echo request with a valid checksum.
-pub(crate) fn icmp_echo(src: Ipv4Addr, dst: Ipv4Addr, id: u16, seq: u16, payload: &[u8]) -> Vec<u8> {
+pub(crate) fn icmp_echo(
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    id: u16,
+    seq: u16,
+    payload: &[u8],
+) -> Vec<u8> {
     let mut icmp = vec![8, 0, 0, 0];
     icmp.extend_from_slice(&id.to_be_bytes());
     icmp.extend_from_slice(&seq.to_be_bytes());
