@@ -295,3 +295,35 @@ fn resumed_connection_sends_the_request_in_0rtt() {
     assert_eq!(pair.relay.stats().zero_rtt_accepted, 1);
     assert_eq!(pair.relay.sessions().len(), 2);
 }
+
+#[test]
+fn retry_under_handshake_load_still_connects() {
+    let mut pair = Pair::with_retry("10.8.0.0/24", None, Some(0)); // always Retry
+    let i = open_tunnel(&mut pair, Some(TOKEN));
+    assert!(
+        pair.client(i).core.is_tunnel_open(),
+        "{:?}",
+        pair.client(i).events
+    );
+    assert_eq!(pair.relay.stats().retries_sent, 1);
+    assert_eq!(pair.relay.stats().connections_accepted, 1);
+}
+
+#[test]
+fn certificate_can_be_replaced() {
+    let mut pair = Pair::new("10.8.0.0/24", None);
+    let a = open_tunnel(&mut pair, Some(TOKEN));
+    // A new certificate that the existing clients' roots do not trust: new handshakes fail,
+    // the established connection is unaffected.
+    let other = util::cert();
+    let server =
+        oxidize_relay_core::tls::server_config(other.chain, other.key, util::IDLE).expect("config");
+    pair.relay.set_server_config(server);
+    let b = open_tunnel(&mut pair, Some(TOKEN));
+    assert!(pair.client(a).core.is_tunnel_open());
+    assert!(
+        pair.client(b).core.is_closed(),
+        "{:?}",
+        pair.client(b).events
+    );
+}

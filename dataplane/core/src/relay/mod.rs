@@ -50,6 +50,9 @@ pub struct RelayConfig {
     pub pool_v6: Option<Cidr>,
     /// Largest inner packet accepted from a client.
     pub max_inner_packet: usize,
+    /// Answer new connections with a Retry (address validation, RFC 9000 section 8.1) while
+    /// at least this many handshakes are in progress; `None` never sends Retry.
+    pub retry_above_handshakes: Option<usize>,
 }
 
 /// A packet leaving the tunnel towards the internet, after the source check.
@@ -79,6 +82,7 @@ pub struct RelayCore {
     tokens: TokenSet,
     template: UriTemplate,
     max_inner_packet: usize,
+    retry_above_handshakes: Option<usize>,
     to_internet: VecDeque<TunnelPacket>,
     stats: RelayStats,
     shutting_down: bool,
@@ -123,6 +127,7 @@ impl RelayCore {
             tokens: config.tokens,
             template: config.template,
             max_inner_packet: config.max_inner_packet,
+            retry_above_handshakes: config.retry_above_handshakes,
             to_internet: VecDeque::new(),
             stats: RelayStats::default(),
             shutting_down: false,
@@ -147,6 +152,13 @@ impl RelayCore {
     /// Open QUIC connections.
     pub fn connection_count(&self) -> usize {
         self.conns.len()
+    }
+
+    /// Replaces the TLS/QUIC server configuration (the certificate Secret changed); existing
+    /// connections keep theirs.
+    pub fn set_server_config(&mut self, server: Arc<ServerConfig>) {
+        self.endpoint.set_server_config(Some(server.clone()));
+        self.server = server;
     }
 
     /// Replaces the accepted tokens (the token Secret changed).
@@ -175,6 +187,25 @@ impl RelayCore {
                     let t = self.endpoint.refuse(incoming, &mut buf);
                     self.stats.connections_refused += 1;
                     self.responses.push_back((t, buf));
+                    return;
+                }
+                let handshaking = self
+                    .conns
+                    .values()
+                    .filter(|c| c.conn.is_handshaking())
+                    .count();
+                if incoming.may_retry()
+                    && self
+                        .retry_above_handshakes
+                        .is_some_and(|limit| handshaking >= limit)
+                {
+                    match self.endpoint.retry(incoming, &mut buf) {
+                        Ok(t) => {
+                            self.stats.retries_sent += 1;
+                            self.responses.push_back((t, buf));
+                        }
+                        Err(e) => self.endpoint.ignore(e.into_incoming()),
+                    }
                     return;
                 }
                 match self

@@ -45,6 +45,8 @@ pub struct RelayStats {
     pub connections_accepted: u64,
     /// Connection attempts refused (shutting down or accept error).
     pub connections_refused: u64,
+    /// Retry packets sent (address validation under handshake load).
+    pub retries_sent: u64,
     /// Handshakes completed with 0-RTT data accepted.
     pub zero_rtt_accepted: u64,
     /// Connections that ended (any reason).

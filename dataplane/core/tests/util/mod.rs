@@ -66,6 +66,15 @@ pub(crate) struct Pair {
 
 impl Pair {
     pub(crate) fn new(pool_v4: &str, pool_v6: Option<&str>) -> Self {
+        Self::with_retry(pool_v4, pool_v6, None)
+    }
+
+    /// A pair whose relay sends Retry at `retry_above` handshakes in progress.
+    pub(crate) fn with_retry(
+        pool_v4: &str,
+        pool_v6: Option<&str>,
+        retry_above: Option<usize>,
+    ) -> Self {
         let cert = cert();
         let server = tls::server_config(cert.chain.clone(), cert.key.clone_key(), IDLE)
             .expect("server config");
@@ -78,6 +87,7 @@ impl Pair {
             pool_v4: pool_v4.parse().expect("cidr"),
             pool_v6: pool_v6.map(|s| s.parse().expect("cidr")),
             max_inner_packet: 1500,
+            retry_above_handshakes: retry_above,
         })
         .expect("relay");
         Self {

@@ -45,6 +45,7 @@ impl RawPair {
             pool_v4: "10.8.0.0/24".parse().expect("cidr"),
             pool_v6: None,
             max_inner_packet: 1500,
+            retry_above_handshakes: None,
         })
         .expect("relay");
         let now = Instant::now();
