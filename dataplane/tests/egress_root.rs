@@ -397,3 +397,29 @@ fn packet_helper_checksum_matches_rfc1071_example() {
     let parsed = egress_support::Packet::parse(&packet).expect("parses");
     assert_eq!(parsed.udp(), Some((1, 2, &b"abc"[..])));
 }
+
+#[test]
+fn root_egress_without_cap_net_admin_says_what_is_missing() {
+    if !oxidize_testbed::require_root("root_egress_without_cap_net_admin_says_what_is_missing") {
+        return;
+    }
+    let bed = bed(false);
+    let err = bed
+        .relay
+        .run(|| {
+            // Capabilities are per thread: only this (throw-away) thread loses NET_ADMIN.
+            caps::drop(
+                None,
+                caps::CapSet::Effective,
+                caps::Capability::CAP_NET_ADMIN,
+            )
+            .expect("drop CAP_NET_ADMIN");
+            Egress::setup(plan(1, false))
+        })
+        .expect("enter the relay namespace")
+        .expect_err("set-up without CAP_NET_ADMIN");
+    let message = err.to_string();
+    assert!(message.contains("egress step `"), "{message}");
+    assert!(message.contains("CAP_NET_ADMIN"), "{message}");
+    assert_clean(&bed);
+}

@@ -157,3 +157,46 @@ pub(crate) mod libc_errno {
     /// Address family not supported.
     pub(crate) const EAFNOSUPPORT: i32 = 97;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn step_errors_name_the_step_and_the_fix() {
+        let e = Error::step(
+            "create TUN",
+            io::Error::from_raw_os_error(libc_errno::EPERM),
+        );
+        let text = e.to_string();
+        assert!(
+            text.starts_with("egress step `create TUN` failed: "),
+            "{text}"
+        );
+        assert!(text.contains("CAP_NET_ADMIN"), "{text}");
+        assert_eq!(e.raw_os_error(), Some(libc_errno::EPERM));
+    }
+
+    #[test]
+    fn unknown_errnos_get_no_hint() {
+        let e = Error::step("x", io::Error::from_raw_os_error(libc_errno::EINVAL));
+        let io = io::Error::from_raw_os_error(libc_errno::EINVAL);
+        assert_eq!(e.to_string(), format!("egress step `x` failed: {io}"));
+        let plan: Error = PlanError::Queues(0).into();
+        assert_eq!(plan.raw_os_error(), None);
+        assert!(plan
+            .to_string()
+            .starts_with("invalid egress configuration: "));
+    }
+
+    #[test]
+    fn netlink_errors_keep_their_errno() {
+        let message = {
+            let mut m = netlink_packet_core::ErrorMessage::default();
+            m.code = std::num::NonZeroI32::new(-libc_errno::EEXIST);
+            m
+        };
+        let io = rtnetlink_to_io(rtnetlink::Error::NetlinkError(message));
+        assert_eq!(io.raw_os_error(), Some(libc_errno::EEXIST));
+    }
+}

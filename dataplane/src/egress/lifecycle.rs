@@ -332,3 +332,20 @@ impl Drop for Egress {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tun_errors_say_what_to_do() {
+        let missing = tun_error("oxz0", 0, io::Error::from_raw_os_error(libc_errno::ENOENT));
+        let text = missing.to_string();
+        assert!(text.contains("open TUN queue 0 of oxz0"), "{text}");
+        assert!(text.contains("no /dev/net/tun"), "{text}");
+        let busy = tun_error("oxz0", 1, io::Error::from_raw_os_error(libc_errno::EBUSY));
+        assert!(busy.to_string().contains("other flags"), "{busy}");
+        let denied = tun_error("oxz0", 0, io::Error::from_raw_os_error(libc_errno::EPERM));
+        assert!(denied.to_string().contains("CAP_NET_ADMIN"), "{denied}");
+    }
+}
