@@ -25,6 +25,7 @@
 //! - [`netlink`]: links and the neighbour table over rtnetlink (next-hop MACs, queue counts).
 //! - [`echo`]: a UDP echo worker, the reference loop for the relay workers.
 //! - [`stats`]: plain counter structs, no metrics dependency.
+//! - [`udp_echo`]: the recvmmsg/sendmmsg UDP echo that benchmarks compare against.
 //! - [`syscall`]: every libc and libbpf C call, as `io::Result`.
 
 pub mod classify;
@@ -38,6 +39,7 @@ pub mod program;
 pub mod socket;
 pub mod stats;
 pub mod syscall;
+pub mod udp_echo;
 pub mod umem;
 
 mod skel;

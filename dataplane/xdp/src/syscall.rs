@@ -323,3 +323,128 @@ pub fn recv(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
         }
     }
 }
+
+/// One datagram slot for [`recvmmsg`] / [`sendmmsg`]: a buffer, its used length and the peer.
+#[derive(Debug, Clone)]
+pub struct DatagramSlot {
+    /// Payload buffer (its full length is offered to `recvmmsg`).
+    pub buf: Vec<u8>,
+    /// Bytes used.
+    pub len: usize,
+    /// The peer address (`sockaddr_storage`), filled by `recvmmsg`, used by `sendmmsg`.
+    addr: libc::sockaddr_storage,
+    addr_len: libc::socklen_t,
+}
+
+impl DatagramSlot {
+    /// A slot with a `size`-byte buffer.
+    pub fn new(size: usize) -> Self {
+        DatagramSlot {
+            buf: vec![0; size],
+            len: 0,
+            // SAFETY: an all-zero sockaddr_storage is a valid (AF_UNSPEC) address.
+            addr: unsafe { std::mem::zeroed() },
+            addr_len: 0,
+        }
+    }
+}
+
+fn mmsg_headers(
+    slots: &mut [DatagramSlot],
+    iovs: &mut Vec<libc::iovec>,
+    receive: bool,
+) -> Vec<libc::mmsghdr> {
+    iovs.clear();
+    for slot in slots.iter_mut() {
+        let len = if receive { slot.buf.len() } else { slot.len };
+        iovs.push(libc::iovec {
+            iov_base: slot.buf.as_mut_ptr().cast(),
+            iov_len: len,
+        });
+    }
+    slots
+        .iter_mut()
+        .zip(iovs.iter_mut())
+        .map(|(slot, iov)| {
+            // SAFETY: an all-zero msghdr is valid; the pointers are set just below.
+            let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
+            hdr.msg_name = std::ptr::from_mut(&mut slot.addr).cast();
+            hdr.msg_namelen = if receive {
+                std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t
+            } else {
+                slot.addr_len
+            };
+            hdr.msg_iov = iov;
+            hdr.msg_iovlen = 1;
+            libc::mmsghdr {
+                msg_hdr: hdr,
+                msg_len: 0,
+            }
+        })
+        .collect()
+}
+
+/// `recvmmsg(2)` without blocking: fills up to `slots.len()` slots and returns how many.
+/// `EAGAIN` gives 0.
+pub fn recvmmsg(
+    fd: RawFd,
+    slots: &mut [DatagramSlot],
+    iovs: &mut Vec<libc::iovec>,
+) -> io::Result<usize> {
+    let mut hdrs = mmsg_headers(slots, iovs, true);
+    // SAFETY: every header points into `slots` and `iovs`, which outlive the call and are not
+    // otherwise accessed during it; the count is the headers' length.
+    let ret = unsafe {
+        libc::recvmmsg(
+            fd,
+            hdrs.as_mut_ptr(),
+            hdrs.len() as libc::c_uint,
+            libc::MSG_DONTWAIT,
+            std::ptr::null_mut(),
+        )
+    };
+    if ret < 0 {
+        let err = io::Error::last_os_error();
+        return if err.kind() == io::ErrorKind::WouldBlock {
+            Ok(0)
+        } else {
+            Err(err)
+        };
+    }
+    let n = ret as usize;
+    for (slot, hdr) in slots.iter_mut().zip(&hdrs).take(n) {
+        slot.len = hdr.msg_len as usize;
+        slot.addr_len = hdr.msg_hdr.msg_namelen;
+    }
+    Ok(n)
+}
+
+/// `sendmmsg(2)` of the first `count` slots, each to the peer it was received from. Returns how
+/// many were sent (`EAGAIN` gives 0).
+pub fn sendmmsg(
+    fd: RawFd,
+    slots: &mut [DatagramSlot],
+    count: usize,
+    iovs: &mut Vec<libc::iovec>,
+) -> io::Result<usize> {
+    let count = count.min(slots.len());
+    let mut hdrs = mmsg_headers(&mut slots[..count], iovs, false);
+    // SAFETY: as in `recvmmsg`; the kernel only reads the buffers and addresses.
+    let ret = unsafe {
+        libc::sendmmsg(
+            fd,
+            hdrs.as_mut_ptr(),
+            hdrs.len() as libc::c_uint,
+            libc::MSG_DONTWAIT,
+        )
+    };
+    if ret < 0 {
+        let err = io::Error::last_os_error();
+        return if err.kind() == io::ErrorKind::WouldBlock {
+            Ok(0)
+        } else {
+            Err(err)
+        };
+    }
+    Ok(ret as usize)
+}
