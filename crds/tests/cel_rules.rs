@@ -280,7 +280,7 @@ fn checked_in_crd_yaml_is_fresh() {
         let got = std::fs::read_to_string(&path).unwrap_or_default();
         assert!(
             got == want,
-            "{rel} is stale: run `cargo run -p oxidize-crds --bin crdgen -- --write`"
+            "{rel} is stale: run `cargo run -p oxidize-operator --bin crdgen -- --write`"
         );
     }
 }

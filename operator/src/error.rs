@@ -20,6 +20,9 @@ pub enum Error {
     /// The object has no namespace or name (never for a RelayNode from the API).
     #[error("the RelayNode has no {0}")]
     MissingField(&'static str),
+    /// Deletion waits for restore Jobs that have not finished yet (not a failure; retried soon).
+    #[error("waiting for the restore Jobs on {0} node(s) before removing the finalizer")]
+    RestorePending(usize),
 }
 
 /// `Result` with [`Error`].
@@ -38,10 +41,11 @@ impl Error {
             Error::Serialize(_) => "serialize",
             Error::Finalizer(_) => "finalizer",
             Error::MissingField(_) => "missing_field",
+            Error::RestorePending(_) => "restore_pending",
         }
     }
 
-    /// The first retry delay for this kind of error; [`crate::backoff`] doubles it per
+    /// The first retry delay for this kind of error; [`crate::backoff::Backoff`] doubles it per
     /// consecutive failure up to its cap. Conflicts retry fast (someone else wrote first),
     /// server and transport errors a little slower, a spec that cannot work slowly (a person
     /// must change it; the spec change itself triggers a reconcile).
@@ -51,6 +55,7 @@ impl Error {
             "throttled" => Duration::from_secs(5),
             "api_server" | "api_transport" => Duration::from_secs(2),
             "invalid_spec" | "missing_field" => Duration::from_secs(60),
+            "restore_pending" => Duration::from_secs(3),
             _ => Duration::from_secs(5),
         }
     }

@@ -3,7 +3,25 @@
 //! through a finalizer. `main.rs` only wires these together.
 #![forbid(unsafe_code)]
 
+/// Per-object exponential backoff.
+pub mod backoff;
+/// The RelayNode controller.
+pub mod controller;
 mod error;
+/// The HTTP endpoints.
+pub mod http;
+/// Prometheus metrics.
+pub mod metrics;
+/// Pure rendering of the owned objects.
 pub mod render;
+/// Node selection and conflicts between RelayNodes.
+pub mod selection;
+/// Pure status computation.
+pub mod status;
+/// Logging setup.
+pub mod telemetry;
+
+#[cfg(test)]
+pub(crate) mod fixtures;
 
 pub use error::{Error, Result};

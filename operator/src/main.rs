@@ -1,6 +1,21 @@
-//! `oxidize-operator`: wiring only. The controller lives in the library.
+//! `oxidize-operator`: wiring only. Builds the client, the HTTP server, leader election and the
+//! controller from the library, and exits non-zero when any of them fails.
 
-use clap::Parser;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Parser, ValueEnum};
+use kube::Client;
+use kube_lease_manager::LeaseManagerBuilder;
+use oxidize_operator::controller::{self, Config, State};
+use oxidize_operator::telemetry::{self, LogFormat};
+use tracing::{error, info};
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Format {
+    Json,
+    Text,
+}
 
 /// Oxidize operator: reconciles RelayNode resources into tuned, relay-running nodes.
 #[derive(Debug, Parser)]
@@ -9,13 +24,121 @@ struct Args {
     /// Address for /metrics, /healthz and /readyz.
     #[arg(long, env = "OXIDIZE_OPERATOR_HTTP", default_value = "0.0.0.0:8080")]
     http_addr: std::net::SocketAddr,
+    /// Log format.
+    #[arg(long, value_enum, default_value = "json")]
+    log_format: Format,
+    /// Log filter (EnvFilter syntax).
+    #[arg(long, env = "RUST_LOG", default_value = "info")]
+    log_level: String,
+    /// Only watch RelayNodes in this namespace (default: all).
+    #[arg(long)]
+    namespace: Option<String>,
+    /// Elect one active replica through a Lease.
+    #[arg(long)]
+    leader_election: bool,
+    /// Name of the Lease.
+    #[arg(long, default_value = "oxidize-operator")]
+    lease_name: String,
+    /// Namespace of the Lease (the operator's own).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "oxidize-system")]
+    lease_namespace: String,
+    /// Seconds a leader holds the Lease without renewing.
+    #[arg(long, default_value_t = 15)]
+    lease_duration_seconds: u64,
+    /// This replica's identity in the Lease and in Events.
+    #[arg(long, env = "POD_NAME")]
+    identity: Option<String>,
+    /// Seconds deletion waits for restore Jobs.
+    #[arg(long, default_value_t = 180)]
+    restore_timeout_seconds: u64,
 }
 
-fn main() -> anyhow::Result<()> {
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    anyhow::bail!(
-        "the controller for {} is not wired yet; would serve HTTP on {}",
-        oxidize_crds::api_version(),
-        args.http_addr
-    )
+    let format = match args.log_format {
+        Format::Json => LogFormat::Json,
+        Format::Text => LogFormat::Text,
+    };
+    let _filter = telemetry::init(format, &args.log_level).map_err(anyhow::Error::msg)?;
+    let client = Client::try_default()
+        .await
+        .context("cannot build a Kubernetes client (in-cluster config or KUBECONFIG)")?;
+    let state = State::default();
+    let http_state = state.clone();
+    let addr = args.http_addr;
+    let http = tokio::spawn(async move { oxidize_operator::http::serve(addr, http_state).await });
+    let config = Config {
+        restore_timeout: Duration::from_secs(args.restore_timeout_seconds),
+        ..Config::default()
+    };
+    let identity = args
+        .identity
+        .clone()
+        .unwrap_or_else(|| format!("oxidize-operator-{}", std::process::id()));
+
+    if !args.leader_election {
+        state.set_standby(false);
+        let ctrl = controller::run(
+            state,
+            client,
+            args.namespace,
+            config,
+            Some(identity),
+            async {
+                let _ = tokio::signal::ctrl_c().await;
+            },
+        );
+        tokio::select! {
+            () = ctrl => {}
+            r = http => anyhow::bail!("the HTTP server stopped: {r:?}"),
+        }
+        return Ok(());
+    }
+
+    state.set_standby(true);
+    let lease = LeaseManagerBuilder::new(client.clone(), &args.lease_name)
+        .with_namespace(&args.lease_namespace)
+        .with_identity(&identity)
+        .with_duration(args.lease_duration_seconds)
+        .with_grace(args.lease_duration_seconds.div_ceil(3).max(2))
+        .build()
+        .await
+        .context("cannot set up leader election")?;
+    let (mut leader, lease_task) = lease.watch().await;
+    info!(lease = %args.lease_name, %identity, "waiting to become the leader");
+    while !*leader.borrow_and_update() {
+        tokio::select! {
+            r = leader.changed() => r.context("leader election stopped")?,
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+        }
+    }
+    info!(%identity, "became the leader");
+    state.set_standby(false);
+    let mut lost = leader.clone();
+    let ctrl = controller::run(
+        state.clone(),
+        client,
+        args.namespace,
+        config,
+        Some(identity),
+        async move {
+            tokio::select! {
+                _ = async { while lost.changed().await.is_ok() { if !*lost.borrow() { break; } } } => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        },
+    );
+    tokio::select! {
+        () = ctrl => {}
+        r = http => anyhow::bail!("the HTTP server stopped: {r:?}"),
+    }
+    let still_leader = *leader.borrow();
+    drop(leader);
+    let _ = lease_task.await;
+    if !still_leader {
+        error!("lost the leader Lease; exiting so that a fresh replica campaigns again");
+        anyhow::bail!("lost the leader Lease");
+    }
+    Ok(())
 }

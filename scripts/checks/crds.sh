@@ -10,10 +10,10 @@ PY="$ROOT/.venv/bin/python"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
-cargo run -q --locked -p oxidize-crds --bin crdgen -- --write "$tmp" 2>/dev/null
+cargo run -q --locked -p oxidize-operator --bin crdgen -- --write "$tmp" 2>/dev/null
 for f in crds/relaynode.yaml charts/oxidize/crds/relaynode.yaml deploy/crd/relaynode.yaml; do
   if ! diff -u "$f" "$tmp/$f"; then
-    echo "$f is stale: run 'cargo run -p oxidize-crds --bin crdgen -- --write' and commit it" >&2
+    echo "$f is stale: run 'cargo run -p oxidize-operator --bin crdgen -- --write' and commit it" >&2
     exit 1
   fi
 done

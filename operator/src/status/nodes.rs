@@ -1,0 +1,130 @@
+//! Per-node status: the relay pod's readiness, the tuner's report from the init container's
+//! termination message, and whether the kubelet shows the hugepages.
+
+use k8s_openapi::api::core::v1::{ContainerStatus, Node, Pod};
+use kube::ResourceExt;
+use oxidize_crds::relaynode::{NodeAction, NodeTuningSummary, RelayNodeNodeStatus};
+use oxidize_crds::tuning::TuningReport;
+use oxidize_crds::RelayNode;
+
+use crate::render::TUNE_CONTAINER;
+
+/// True when the node's allocatable resources show a non-zero amount of the hugepage size the
+/// spec asks for (or the spec asks for none).
+pub fn hugepages_allocatable(rn: &RelayNode, node: &Node) -> bool {
+    let Some(hp) = &rn.spec.tuning.hugepages else {
+        return true;
+    };
+    node.status
+        .as_ref()
+        .and_then(|s| s.allocatable.as_ref())
+        .and_then(|a| a.get(hp.size.resource_name()))
+        .is_some_and(|q| !matches!(q.0.trim(), "" | "0"))
+}
+
+/// The tuner's report from a terminated `tune` init container (current or last state).
+fn tuning_report(pod: &Pod) -> Option<Result<TuningReport, String>> {
+    let statuses: &[ContainerStatus] = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.init_container_statuses.as_deref())
+        .unwrap_or_default();
+    let tune = statuses.iter().find(|c| c.name == TUNE_CONTAINER)?;
+    let terminated = tune
+        .state
+        .as_ref()
+        .and_then(|s| s.terminated.as_ref())
+        .or_else(|| tune.last_state.as_ref().and_then(|s| s.terminated.as_ref()))?;
+    let message = terminated.message.as_deref().unwrap_or("").trim();
+    if message.is_empty() {
+        return Some(Err(format!(
+            "the tune container exited with code {} without a report",
+            terminated.exit_code
+        )));
+    }
+    Some(serde_json::from_str::<TuningReport>(message).map_err(|e| {
+        format!(
+            "the tune container's report is not readable ({e}); exit code {}",
+            terminated.exit_code
+        )
+    }))
+}
+
+fn summary(report: &TuningReport) -> NodeTuningSummary {
+    let count = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
+    let omitted = report.omitted.as_ref();
+    NodeTuningSummary {
+        succeeded: report.success,
+        changed: count(report.changes.len() + omitted.map_or(0, |o| o.changes)),
+        unchanged: 0,
+        failed: count(report.errors.len() + omitted.map_or(0, |o| o.errors)),
+        message: report
+            .errors
+            .first()
+            .cloned()
+            .or_else(|| report.message.clone()),
+    }
+}
+
+fn pod_ready(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// The status entry of one selected node.
+pub fn node_status(rn: &RelayNode, node: &Node, pods: &[Pod]) -> RelayNodeNodeStatus {
+    let name = node.name_any();
+    let pod = pods
+        .iter()
+        .filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(name.as_str()))
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .max_by_key(|p| p.metadata.creation_timestamp.as_ref().map(|t| t.0));
+    let hugepages = hugepages_allocatable(rn, node);
+    let mut st = RelayNodeNodeStatus {
+        name,
+        pod: pod.map(|p| p.name_any()),
+        pod_ready: pod.is_some_and(pod_ready),
+        hugepages_allocatable: hugepages,
+        ..RelayNodeNodeStatus::default()
+    };
+    let mut notes: Vec<String> = Vec::new();
+    match pod.and_then(tuning_report) {
+        Some(Ok(report)) => {
+            st.tuning = Some(summary(&report));
+            if report.reboot_needed {
+                st.action_required = NodeAction::Reboot;
+                notes.push("reboot with the kernel arguments the tuner reported".into());
+            } else if report.kubelet_restart_needed || (report.success && !hugepages) {
+                st.action_required = NodeAction::RestartKubelet;
+            }
+        }
+        Some(Err(msg)) => {
+            st.tuning = Some(NodeTuningSummary {
+                succeeded: false,
+                failed: 1,
+                message: Some(msg),
+                ..NodeTuningSummary::default()
+            });
+        }
+        None if pod.is_none() => notes.push("no relay pod on this node yet".into()),
+        None => notes.push("waiting for the tuner".into()),
+    }
+    if !hugepages {
+        if let Some(hp) = &rn.spec.tuning.hugepages {
+            st.action_required = match st.action_required {
+                NodeAction::Reboot => NodeAction::Reboot,
+                _ => NodeAction::RestartKubelet,
+            };
+            notes.push(format!(
+                "the node's allocatable resources do not show {}; restart the kubelet so that it sees the reserved hugepages (the relay runs without a hugepage request until then)",
+                hp.size.resource_name()
+            ));
+        }
+    }
+    if !notes.is_empty() {
+        st.message = Some(notes.join("; "));
+    }
+    st
+}

@@ -1,0 +1,287 @@
+use super::*;
+use crate::fixtures::{relay_node, relay_pod, relaynode_named, report_failed, report_ok, time};
+use crate::selection::Conflict;
+use k8s_openapi::api::apps::v1::DaemonSetStatus;
+use oxidize_crds::relaynode::NodeAction;
+
+fn cond<'a>(s: &'a RelayNodeStatus, t: &str) -> &'a Condition {
+    s.conditions
+        .iter()
+        .find(|c| c.type_ == t)
+        .unwrap_or_else(|| panic!("condition {t}"))
+}
+
+fn ds(desired: i32, updated: i32, generation: i64, observed: i64) -> DaemonSet {
+    DaemonSet {
+        metadata: ObjectMeta {
+            generation: Some(generation),
+            ..ObjectMeta::default()
+        },
+        status: Some(DaemonSetStatus {
+            desired_number_scheduled: desired,
+            updated_number_scheduled: Some(updated),
+            observed_generation: Some(observed),
+            ..DaemonSetStatus::default()
+        }),
+        ..DaemonSet::default()
+    }
+}
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+#[test]
+fn all_ready_and_tuned() {
+    let rn = relaynode_named("edge", 1);
+    let nodes = [relay_node("a", "1Gi"), relay_node("b", "1Gi")];
+    let ok = report_ok();
+    let pods = [
+        relay_pod("edge", "a", true, Some(&ok)),
+        relay_pod("edge", "b", true, Some(&ok)),
+    ];
+    let d = ds(2, 2, 1, 1);
+    let (st, transitions) = compute(Observed {
+        rn: &rn,
+        nodes: &nodes,
+        pods: &pods,
+        daemonset: Some(&d),
+        problems: &[],
+        now: &time(5000),
+    });
+    assert_eq!(
+        (st.desired_nodes, st.ready_nodes, st.tuned_nodes),
+        (2, 2, 2)
+    );
+    assert_eq!(st.readiness.as_deref(), Some("2/2"));
+    assert_eq!(st.observed_generation, Some(1));
+    assert_eq!(cond(&st, "Ready").status, "True");
+    assert_eq!(cond(&st, "Tuned").reason, "AllNodesTuned");
+    assert_eq!(cond(&st, "Progressing").status, "False");
+    assert_eq!(cond(&st, "Degraded").status, "False");
+    for c in &st.conditions {
+        assert_eq!(c.observed_generation, Some(1), "{}", c.type_);
+    }
+    assert_eq!(transitions.len(), 4, "first status: every condition is new");
+    let a = &st.nodes[0];
+    assert_eq!(
+        (a.name.as_str(), a.pod_ready, a.hugepages_allocatable),
+        ("a", true, true)
+    );
+    let t = a.tuning.as_ref().expect("tuning summary");
+    assert_eq!((t.succeeded, t.changed, t.failed), (true, 1, 0));
+    assert_eq!(a.action_required, NodeAction::None);
+    assert_eq!(a.message, None);
+}
+
+#[test]
+fn unchanged_conditions_keep_their_transition_time_and_make_no_event() {
+    let mut rn = relaynode_named("edge", 1);
+    let nodes = [relay_node("a", "1Gi")];
+    let ok = report_ok();
+    let pods = [relay_pod("edge", "a", true, Some(&ok))];
+    let d = ds(1, 1, 1, 1);
+    let obs = |rn: &'_ RelayNode, now| {
+        let (st, tr) = compute(Observed {
+            rn,
+            nodes: &nodes,
+            pods: &pods,
+            daemonset: Some(&d),
+            problems: &[],
+            now,
+        });
+        (st, tr)
+    };
+    let t1 = time(5000);
+    let (st1, _) = obs(&rn, &t1);
+    rn.status = Some(st1.clone());
+    let t2 = time(9000);
+    let (st2, transitions) = obs(&rn, &t2);
+    assert!(transitions.is_empty(), "{transitions:?}");
+    assert_eq!(cond(&st2, "Ready").last_transition_time, time(5000));
+}
+
+#[test]
+fn hugepages_missing_from_allocatable_asks_for_a_kubelet_restart() {
+    let rn = relaynode_named("edge", 1);
+    let nodes = [relay_node("a", "0")];
+    let ok = report_ok();
+    let pods = [relay_pod("edge", "a", true, Some(&ok))];
+    let (st, _) = compute(Observed {
+        rn: &rn,
+        nodes: &nodes,
+        pods: &pods,
+        daemonset: None,
+        problems: &[],
+        now: &time(1),
+    });
+    let a = &st.nodes[0];
+    assert!(!a.hugepages_allocatable);
+    assert_eq!(a.action_required, NodeAction::RestartKubelet);
+    assert!(
+        a.message
+            .as_deref()
+            .unwrap_or("")
+            .contains("restart the kubelet"),
+        "{:?}",
+        a.message
+    );
+}
+
+#[test]
+fn failed_tuning_degrades_and_names_the_node() {
+    let rn = relaynode_named("edge", 1);
+    let nodes = [relay_node("a", "1Gi"), relay_node("b", "1Gi")];
+    let (ok, bad) = (report_ok(), report_failed());
+    let pods = [
+        relay_pod("edge", "a", true, Some(&ok)),
+        relay_pod("edge", "b", false, Some(&bad)),
+    ];
+    let (st, transitions) = compute(Observed {
+        rn: &rn,
+        nodes: &nodes,
+        pods: &pods,
+        daemonset: None,
+        problems: &[],
+        now: &time(1),
+    });
+    let d = cond(&st, "Degraded");
+    assert_eq!(
+        (d.status.as_str(), d.reason.as_str()),
+        ("True", "TuningFailed")
+    );
+    assert!(d.message.contains("b"), "{}", d.message);
+    assert_eq!(cond(&st, "Tuned").reason, "TuningFailed");
+    assert_eq!(
+        cond(&st, "Ready").message,
+        "1/2 relays ready; waiting for b"
+    );
+    let b = &st.nodes[1].tuning.as_ref().expect("summary");
+    assert_eq!(
+        b.message.as_deref(),
+        Some("nic eth1: channels 4: the driver refused (EINVAL)")
+    );
+    assert!(transitions
+        .iter()
+        .any(|t| t.type_ == "Degraded" && t.is_warning()));
+}
+
+#[test]
+fn unreadable_report_is_a_failure_with_a_message() {
+    let rn = relaynode_named("edge", 1);
+    let nodes = [relay_node("a", "1Gi")];
+    let pods = [relay_pod("edge", "a", false, Some("segfault"))];
+    let (st, _) = compute(Observed {
+        rn: &rn,
+        nodes: &nodes,
+        pods: &pods,
+        daemonset: None,
+        problems: &[],
+        now: &time(1),
+    });
+    let t = st.nodes[0].tuning.as_ref().expect("summary");
+    assert!(!t.succeeded);
+    assert!(
+        t.message.as_deref().unwrap_or("").contains("not readable"),
+        "{t:?}"
+    );
+}
+
+#[test]
+fn pending_pods_and_rollouts() {
+    let rn = relaynode_named("edge", 1);
+    let nodes = [relay_node("a", "1Gi"), relay_node("b", "1Gi")];
+    let pods = [relay_pod("edge", "a", false, None)];
+    let d = ds(2, 1, 2, 2);
+    let (st, _) = compute(Observed {
+        rn: &rn,
+        nodes: &nodes,
+        pods: &pods,
+        daemonset: Some(&d),
+        problems: &[],
+        now: &time(1),
+    });
+    assert_eq!(cond(&st, "Progressing").reason, "RollingOut");
+    assert_eq!(cond(&st, "Tuned").reason, "TuningPending");
+    assert_eq!(
+        st.nodes[0].message.as_deref(),
+        Some("waiting for the tuner")
+    );
+    assert_eq!(
+        st.nodes[1].message.as_deref(),
+        Some("no relay pod on this node yet")
+    );
+    let stale = ds(2, 2, 3, 2);
+    let (st, _) = compute(Observed {
+        rn: &rn,
+        nodes: &nodes,
+        pods: &pods,
+        daemonset: Some(&stale),
+        problems: &[],
+        now: &time(1),
+    });
+    assert_eq!(
+        cond(&st, "Progressing").reason,
+        "RollingOut",
+        "DaemonSet controller has not seen the new spec"
+    );
+}
+
+#[test]
+fn problems_block_and_explain() {
+    let rn = relaynode_named("young", 2);
+    let nodes = [relay_node("a", "1Gi")];
+    let problems = [Problem::Conflict(Conflict {
+        other: "relays/old".into(),
+        nodes: vec!["a".into()],
+    })];
+    let (st, _) = compute(Observed {
+        rn: &rn,
+        nodes: &nodes,
+        pods: &[],
+        daemonset: None,
+        problems: &problems,
+        now: &time(1),
+    });
+    let d = cond(&st, "Degraded");
+    assert_eq!(
+        (d.status.as_str(), d.reason.as_str()),
+        ("True", "NodeConflict")
+    );
+    assert!(d.message.contains("RelayNode relays/old"), "{}", d.message);
+    assert_eq!(cond(&st, "Ready").reason, "Blocked");
+
+    let problems = [Problem::MissingSecret {
+        field: "dataplane.tlsSecretName",
+        name: "relay-tls".into(),
+    }];
+    let (st, _) = compute(Observed {
+        rn: &rn,
+        nodes: &nodes,
+        pods: &[],
+        daemonset: None,
+        problems: &problems,
+        now: &time(1),
+    });
+    let d = cond(&st, "Degraded");
+    assert_eq!(d.reason, "SecretMissing");
+    assert_eq!(
+        d.message,
+        "Secret \"relay-tls\" (spec.dataplane.tlsSecretName) does not exist in this namespace; create it, the operator retries"
+    );
+}
+
+#[test]
+fn no_nodes_selected() {
+    let rn = relaynode_named("edge", 1);
+    let (st, transitions) = compute(Observed {
+        rn: &rn,
+        nodes: &[],
+        pods: &[],
+        daemonset: None,
+        problems: &[],
+        now: &time(1),
+    });
+    assert_eq!(st.readiness.as_deref(), Some("0/0"));
+    assert_eq!(cond(&st, "Ready").reason, "NoNodesSelected");
+    assert!(!transitions
+        .iter()
+        .any(|t| t.type_ == "Ready" && t.is_warning()));
+}
