@@ -254,14 +254,21 @@ fn root_bpf_program_and_rust_mirror_agree_on_random_frames() {
             Just(testing::tcp4(PORT)),
             Just(testing::arp()),
         ];
-        // Mutate a few bytes of the headers (where decisions are made) and maybe truncate.
+        // Mutate a few bytes of the headers and maybe truncate; half of the edits hit the bytes
+        // that decisions are made on (ethertypes, version/IHL, fragment bits, protocol, next
+        // headers and lengths, UDP ports, with and without a VLAN tag).
+        let decision_bytes: Vec<usize> = vec![
+            12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 34, 35, 36, 37, 38, 39,
+            40, 41, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63,
+        ];
+        let offset = prop_oneof![0usize..80, proptest::sample::select(decision_bytes)];
         let strategy = (
             seeds,
-            proptest::collection::vec((0usize..80, any::<u8>()), 0..4),
+            proptest::collection::vec((offset, any::<u8>()), 0..4),
             0usize..100,
         );
         let mut runner = TestRunner::new(Config {
-            cases: 2000,
+            cases: 5000,
             failure_persistence: None,
             ..Config::default()
         });

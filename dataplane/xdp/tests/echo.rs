@@ -81,6 +81,18 @@ fn echo_case_with(queues: u32, v6: bool, config: oxidize_xdp::XskConfig) {
     let ends = bed.stop();
     let mut rx: Vec<(u32, u64)> = ends.iter().map(|e| (e.queue, e.stats.rx_frames)).collect();
     rx.sort_unstable();
+    let syscalls: Vec<_> = ends
+        .iter()
+        .map(|e| {
+            (
+                e.queue,
+                e.stats.tx_kicks,
+                e.stats.rx_wakeups,
+                e.stats.idle_polls,
+            )
+        })
+        .collect();
+    eprintln!("queues={queues} v6={v6}: (queue, tx kicks, rx wakeups, idle polls) {syscalls:?}");
     eprintln!(
         "queues={queues} v6={v6}: frames per queue {rx:?}, redirected {}, passed to kernel: \
          other port {} not udp {} not ip {}",
@@ -110,6 +122,18 @@ fn echo_case_with(queues: u32, v6: bool, config: oxidize_xdp::XskConfig) {
             end.usage_start.in_use(),
             "frame leak: {:?}",
             end.usage_end
+        );
+        assert_eq!(
+            (
+                end.xsk.rx_dropped,
+                end.xsk.rx_ring_full,
+                end.xsk.rx_invalid_descs,
+                end.xsk.tx_invalid_descs
+            ),
+            (0, 0, 0, 0),
+            "queue {}: {:?}",
+            end.queue,
+            end.xsk
         );
         let u = end.usage_end;
         assert_eq!(u.free + u.in_fill + u.in_tx + u.held, u.total, "{u:?}");

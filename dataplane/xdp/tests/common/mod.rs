@@ -13,7 +13,7 @@ use std::time::Duration;
 use oxidize_testbed::link::{self, End};
 use oxidize_testbed::Netns;
 use oxidize_xdp::echo::{EchoReport, EchoWorker};
-use oxidize_xdp::stats::{QueueStats, UmemUsage};
+use oxidize_xdp::stats::{QueueStats, UmemUsage, XskStatistics};
 use oxidize_xdp::{AttachMode, XdpProgram, XskConfig, XskQueue, ZeroCopy};
 
 pub const PORT: u16 = 4433;
@@ -45,6 +45,7 @@ pub struct WorkerEnd {
     pub stats: QueueStats,
     pub usage_start: UmemUsage,
     pub usage_end: UmemUsage,
+    pub xsk: XskStatistics,
 }
 
 /// The relay namespace with the XDP program and one echo worker per queue.
@@ -118,6 +119,7 @@ impl Bed {
                         stats: q.stats(),
                         usage_start,
                         usage_end: q.umem_usage(),
+                        xsk: q.xsk_statistics().expect("XDP_STATISTICS"),
                     }
                 })
             })
