@@ -112,8 +112,29 @@ fn ip_packets_both_ways_and_spoofing_dropped() {
         Err(DropReason::WrongDestination)
     );
 
+    // With the session known to the caller: the destination must still be the session's.
+    let again = ipv4_udp(INTERNET_HOST, me, b"pong 2");
+    pair.relay
+        .handle_tunnel_packet_for(sid, &again)
+        .expect("sealed");
+    assert_eq!(
+        pair.relay.handle_tunnel_packet_for(sid, &nobody),
+        Err(DropReason::WrongDestination)
+    );
+    let too_big = ipv4_udp(INTERNET_HOST, me, &[0u8; 1400]);
+    assert_eq!(
+        pair.relay.handle_tunnel_packet(&too_big),
+        Err(DropReason::TooLarge)
+    );
+    pair.drive();
+    assert_eq!(pair.client(i).received.len(), 2);
+
     let stats = pair.relay.stats();
-    assert_eq!((stats.to_internet_packets, stats.to_client_packets), (1, 1));
+    assert_eq!((stats.to_internet_packets, stats.to_client_packets), (1, 2));
+    assert_eq!(
+        (stats.drops.wrong_destination, stats.drops.too_large),
+        (2, 1)
+    );
 }
 
 #[test]

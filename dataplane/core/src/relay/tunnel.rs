@@ -268,19 +268,47 @@ impl RelayCore {
     /// The [`DropReason`] (also counted): malformed, no session for the destination, too large
     /// for the connection's datagram size, or the client cannot take datagrams now.
     pub fn handle_tunnel_packet(&mut self, ip_packet: &[u8]) -> Result<SessionId, DropReason> {
-        let result = self.seal_to_client(ip_packet);
+        let result = packet::destination(ip_packet).and_then(|dst| {
+            let id = self
+                .sessions
+                .by_addr(dst)
+                .ok_or(DropReason::WrongDestination)?;
+            self.seal_to_client(id, ip_packet).map(|()| id)
+        });
         if let Err(reason) = result {
             self.stats.drops.record(reason);
         }
         result
     }
 
-    fn seal_to_client(&mut self, ip_packet: &[u8]) -> Result<SessionId, DropReason> {
-        let dst = packet::destination(ip_packet)?;
-        let id = self
-            .sessions
-            .by_addr(dst)
-            .ok_or(DropReason::WrongDestination)?;
+    /// Like [`RelayCore::handle_tunnel_packet`] for a caller that already knows the session;
+    /// the packet's destination must still be one of the session's addresses.
+    ///
+    /// # Errors
+    /// As [`RelayCore::handle_tunnel_packet`]; [`DropReason::UnknownSession`] for a session
+    /// that is gone.
+    pub fn handle_tunnel_packet_for(
+        &mut self,
+        session: SessionId,
+        ip_packet: &[u8],
+    ) -> Result<(), DropReason> {
+        let result = packet::destination(ip_packet).and_then(|dst| {
+            let s = self
+                .sessions
+                .get(session)
+                .ok_or(DropReason::UnknownSession)?;
+            if !s.assignment.contains(dst) {
+                return Err(DropReason::WrongDestination);
+            }
+            self.seal_to_client(session, ip_packet)
+        });
+        if let Err(reason) = result {
+            self.stats.drops.record(reason);
+        }
+        result
+    }
+
+    fn seal_to_client(&mut self, id: SessionId, ip_packet: &[u8]) -> Result<(), DropReason> {
         let s = self
             .sessions
             .get_mut(id)
@@ -314,6 +342,6 @@ impl RelayCore {
         s.stats.to_client_bytes += ip_packet.len() as u64;
         self.stats.to_client_packets += 1;
         self.stats.to_client_bytes += ip_packet.len() as u64;
-        Ok(id)
+        Ok(())
     }
 }
