@@ -100,9 +100,6 @@ pub struct NodeTuningSummary {
     /// Settings changed by this run.
     #[serde(default)]
     pub changed: i32,
-    /// Settings that already had the planned value.
-    #[serde(default)]
-    pub unchanged: i32,
     /// Settings that could not be applied.
     #[serde(default)]
     pub failed: i32,

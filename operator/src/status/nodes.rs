@@ -56,7 +56,6 @@ fn summary(report: &TuningReport) -> NodeTuningSummary {
     NodeTuningSummary {
         succeeded: report.success,
         changed: count(report.changes.len() + omitted.map_or(0, |o| o.changes)),
-        unchanged: 0,
         failed: count(report.errors.len() + omitted.map_or(0, |o| o.errors)),
         message: report
             .errors
