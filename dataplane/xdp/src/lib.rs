@@ -2,7 +2,7 @@
 //! building, the preflight and the kernel's neighbour table.
 //!
 //! This is the only crate of the workspace allowed `unsafe`; every libc call lives in
-//! [`syscall`](crate::syscall) and every unsafe block carries a `// SAFETY:` note.
+//! [`syscall`] and every unsafe block carries a `// SAFETY:` note.
 //!
 //! A relay worker uses it like this (one worker per NIC queue, see `examples/xdp_echo.rs`):
 //!

@@ -184,3 +184,49 @@ fn root_netlink_reads_queues_and_neighbours() {
         })
         .expect("netns");
 }
+
+/// Free 2 MiB hugepages according to `/proc/meminfo`.
+fn free_hugepages() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .expect("read /proc/meminfo")
+        .lines()
+        .find_map(|l| l.strip_prefix("HugePages_Free:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn root_umem_uses_hugepages_or_falls_back_and_counts_it() {
+    if !oxidize_testbed::require_root("root_umem_uses_hugepages_or_falls_back_and_counts_it") {
+        return;
+    }
+    let (_client, relay) = pair(1);
+    // 512 frames of 2 KiB = 1 MiB: one 2 MiB page is enough when the machine has one free.
+    let had_free = free_hugepages() > 0;
+    let before = oxidize_xdp::umem::hugepage_fallbacks();
+    let usage = relay
+        .run(|| {
+            let config = XskConfig {
+                hugepages: true,
+                ..common::small_config()
+            };
+            XskQueue::open(RELAY_IF, 0, &config)
+                .expect("socket")
+                .umem_usage()
+        })
+        .expect("netns");
+    let fell_back = oxidize_xdp::umem::hugepage_fallbacks() - before;
+    eprintln!(
+        "free hugepages before: {had_free}; UMEM on hugepages: {}",
+        usage.hugepages
+    );
+    if usage.hugepages {
+        assert_eq!(fell_back, 0);
+    } else {
+        assert!(
+            !had_free,
+            "hugepages were free but the UMEM did not use them"
+        );
+        assert!(fell_back >= 1, "a fallback to normal pages is counted");
+    }
+}
