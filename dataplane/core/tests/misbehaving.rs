@@ -191,3 +191,17 @@ fn request_streams_after_goaway_are_rejected() {
     );
     assert_eq!(p.relay.sessions().len(), 0);
 }
+
+#[test]
+fn many_short_ignored_streams_are_forgotten() {
+    let mut p = RawPair::new();
+    p.open(Dir::Uni, &control_stream(), false);
+    // Far more than the 16 concurrent unidirectional streams the relay allows: the ignored
+    // streams must be read to their end so that their credit comes back.
+    for _ in 0..64 {
+        p.open(Dir::Uni, &[0x21, 1, 2, 3], true);
+    }
+    assert_eq!(p.lost, None);
+    let id = p.open(Dir::Bi, &headers(Some(TOKEN)), false);
+    assert_eq!(response(&p.received[&id].0).0, Some(200));
+}

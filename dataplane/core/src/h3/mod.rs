@@ -382,7 +382,13 @@ impl H3Conn {
                     ));
                 }
             }
-            UniIn::Discard | UniIn::Pending(_) => {}
+            UniIn::Discard | UniIn::Pending(_) => {
+                if ended {
+                    // Forget finished streams we ignore, so that a peer opening many cannot
+                    // grow this map.
+                    self.uni_in.remove(&id);
+                }
+            }
         }
         Ok(())
     }
