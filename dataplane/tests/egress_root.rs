@@ -4,6 +4,7 @@
 mod egress_support;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, UdpSocket};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use egress_support::{icmp_echo, udp_packet, wait_for_packet, PROTO_ICMP, PROTO_UDP};
@@ -121,6 +122,7 @@ fn root_egress_setup_creates_everything_and_teardown_removes_it() {
         .expect("ip link show oxz0");
     assert!(link.contains("mtu 1400"), "{link}");
     assert!(link.contains(",UP"), "{link}");
+    assert!(!link.contains("MULTICAST"), "{link}");
     assert!(link.contains("multi_queue numqueues 2"), "{link}");
     assert!(link.contains("pi off"), "{link}");
     let routes = bed.relay.ip("route show").expect("ip route");
@@ -129,6 +131,23 @@ fn root_egress_setup_creates_everything_and_teardown_removes_it() {
     assert!(routes6.contains("fd99::/64 dev oxz0"), "{routes6}");
     assert_eq!(sysctl(&bed, "net.ipv4.ip_forward"), "1");
     assert_eq!(sysctl(&bed, "net.ipv6.conf.all.forwarding"), "1");
+    // No IPv6 link-local on the TUN, so the kernel sends nothing of its own into it.
+    let addrs = bed.relay.ip("-6 addr show dev oxz0").expect("ip -6 addr");
+    assert!(!addrs.contains("fe80"), "{addrs}\n{link}");
+    let mut egress = egress;
+    // MLD repeats unsolicited reports within 1 s (unsolicited_report_interval).
+    std::thread::sleep(Duration::from_millis(1100));
+    let mut bufs = vec![vec![0u8; 2048]; 8];
+    let mut lens = [0usize; 8];
+    for queue in egress.queues_mut() {
+        let n = queue.read_batch(&mut bufs, &mut lens).expect("read_batch");
+        assert_eq!(
+            n,
+            0,
+            "unexpected packets from the kernel: {:?}",
+            &bufs[0][..lens[0]]
+        );
+    }
     let table = bed
         .relay
         .exec("nft", &["list", "table", "inet", "oxidize"])
@@ -283,7 +302,28 @@ fn root_egress_removes_leftovers_of_a_crashed_run() {
         )
         .expect("stale chain");
 
-    let egress = setup_in(&bed, plan(2, false));
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let egress = bed
+        .relay
+        .run(move || {
+            let subscriber = tracing_subscriber::fmt()
+                .with_writer(writer)
+                .with_ansi(false)
+                .finish();
+            tracing::subscriber::with_default(subscriber, || Egress::setup(plan(2, false)))
+        })
+        .expect("enter the relay namespace")
+        .expect("egress set-up");
+    let log = logs.text();
+    assert!(
+        log.contains("removing stale TUN device left by a previous run"),
+        "{log}"
+    );
+    assert!(
+        log.contains("removed stale nftables table inet oxidize left by a previous run"),
+        "{log}"
+    );
     let link = bed.relay.ip("-d link show oxz0").expect("ip link");
     assert!(link.contains("numqueues 2"), "{link}");
     assert!(
@@ -422,4 +462,66 @@ fn root_egress_without_cap_net_admin_says_what_is_missing() {
     assert!(message.contains("egress step `"), "{message}");
     assert!(message.contains("CAP_NET_ADMIN"), "{message}");
     assert_clean(&bed);
+}
+
+#[test]
+fn root_egress_failed_setup_undoes_what_it_did() {
+    if !oxidize_testbed::require_root("root_egress_failed_setup_undoes_what_it_did") {
+        return;
+    }
+    let bed = bed(false);
+    // Someone else routes the IPv6 pool: the IPv4 route and the TUN are made, then the IPv6
+    // route fails and both must be undone, while the foreign route stays.
+    bed.relay
+        .ip("-6 route add fd99::/64 dev r-wan")
+        .expect("foreign route");
+    let err = bed
+        .relay
+        .run(|| Egress::setup(plan(1, true)))
+        .expect("enter the relay namespace")
+        .expect_err("the pool is routed elsewhere");
+    let message = err.to_string();
+    assert!(
+        message.contains("add route fd99::/64 dev oxz0"),
+        "{message}"
+    );
+    assert!(message.contains("already exists"), "{message}");
+    let routes6 = bed.relay.ip("-6 route show").expect("ip -6 route");
+    assert!(
+        routes6.contains("fd99::/64 dev r-wan"),
+        "foreign route removed:\n{routes6}"
+    );
+    bed.relay
+        .ip("-6 route del fd99::/64 dev r-wan")
+        .expect("remove foreign route");
+    assert_clean(&bed);
+}
+
+/// Log lines captured from a thread-local subscriber.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().expect("log buffer")).into_owned()
+    }
+}
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log buffer").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
 }

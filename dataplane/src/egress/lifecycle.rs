@@ -163,6 +163,8 @@ impl Egress {
             .name(spec.name.clone())
             .multi_queue(true)
             .packet_information(false)
+            // Stay down until IPv6 address generation is off and the MTU is set.
+            .enable(false)
             .build_sync()
             .map_err(|e| tun_error(&spec.name, 0, e))?;
         let mut devices = Vec::with_capacity(usize::from(spec.queues));
@@ -191,6 +193,11 @@ impl Egress {
             .ok_or_else(|| Error::step(&step, io::Error::from_raw_os_error(libc_errno::ENODEV)))?;
         self.tun_index = Some(link.index);
         tracing::info!(tun = %spec.name, index = link.index, queues = spec.queues, "egress: created multi-queue TUN device");
+        if let Err(e) = self.netlink.disable_ipv6_addrconf(link.index) {
+            // Only noise reduction: without it the kernel's own IPv6 packets (MLD, router
+            // solicitations) also come out of the TUN and the workers drop them.
+            tracing::warn!(tun = %spec.name, error = %e, "egress: could not turn off IPv6 address generation on the TUN device");
+        }
         self.netlink
             .set_mtu_up(link.index, spec.mtu)
             .map_err(|e| Error::step(format!("set MTU {} and up on {}", spec.mtu, spec.name), e))?;

@@ -10,7 +10,8 @@ use futures_util::TryStreamExt;
 use ipnet::IpNet;
 use rtnetlink::packet_core::Nla;
 use rtnetlink::packet_route::link::{
-    InfoData, InfoKind, InfoTun, LinkAttribute, LinkInfo, LinkMessage,
+    AfSpecInet6, AfSpecUnspec, In6AddrGenMode, InfoData, InfoKind, InfoTun, LinkAttribute,
+    LinkInfo, LinkMessage,
 };
 use rtnetlink::packet_route::route::RouteMessage;
 use rtnetlink::{Handle, LinkUnspec, RouteMessageBuilder};
@@ -86,11 +87,36 @@ impl Netlink {
         })
     }
 
-    /// Sets the MTU and brings the link up.
+    /// Turns off IPv6 address generation on the link (`addr_gen_mode none`): no link-local
+    /// address, so the kernel sends no router solicitations or MLD reports into the TUN.
+    /// Must run while the link is down.
+    pub(crate) fn disable_ipv6_addrconf(&self, index: u32) -> io::Result<()> {
+        let handle = self.handle.clone();
+        self.runtime.block_on(async move {
+            let message = LinkUnspec::new_with_index(index)
+                .append_extra_attribute(LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet6(
+                    vec![AfSpecInet6::AddrGenMode(In6AddrGenMode::None)],
+                )]))
+                .build();
+            handle
+                .link()
+                .set(message)
+                .execute()
+                .await
+                .map_err(rtnetlink_to_io)
+        })
+    }
+
+    /// Sets the MTU, turns multicast off (no MLD/IGMP reports into the TUN) and brings the
+    /// link up.
     pub(crate) fn set_mtu_up(&self, index: u32, mtu: u32) -> io::Result<()> {
         let handle = self.handle.clone();
         self.runtime.block_on(async move {
-            let message = LinkUnspec::new_with_index(index).mtu(mtu).up().build();
+            let message = LinkUnspec::new_with_index(index)
+                .mtu(mtu)
+                .multicast(false)
+                .up()
+                .build();
             handle
                 .link()
                 .set(message)
