@@ -40,6 +40,12 @@ pub(crate) fn apply(
                 report.errors.push(error);
                 rollback(applied, env, state, state_path, report);
                 report.success = false;
+                // Hugepage pools that went back to their size need no kubelet restart; only a
+                // pool whose rollback failed is still changed.
+                report.kubelet_restart_needed = report
+                    .errors
+                    .iter()
+                    .any(|e| e.starts_with("rollback of hugepages "));
                 return false;
             }
         }
