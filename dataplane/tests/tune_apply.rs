@@ -219,7 +219,10 @@ fn a_kernel_refusing_a_sysctl_rolls_back_the_hugepages_before_it() {
     );
     assert_eq!(node.get(NODE0_2M), "0");
     assert_eq!(node.get(NODE1_2M), "0");
-    assert!(!report.kubelet_restart_needed, "the pools are back to their size");
+    assert!(
+        !report.kubelet_restart_needed,
+        "the pools are back to their size"
+    );
 }
 
 #[test]
