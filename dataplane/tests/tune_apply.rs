@@ -388,3 +388,48 @@ fn restore_keeps_what_it_could_not_put_back() {
     assert_eq!(node.get(BUSY_POLL), "0");
     assert!(!node.state_file().exists());
 }
+
+#[test]
+fn irqs_are_looked_up_again_after_a_channel_change() {
+    let node = FakeNode::new();
+    // Like a driver that frees and requests its vectors again: queues 0-3 move to IRQs 50-53.
+    let root = node.root().to_owned();
+    *node.nic.on_channels.borrow_mut() = Some(Box::new(move || {
+        let put = |path: &str, value: &str| {
+            let path = root.join(path);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(path, value).expect("write");
+        };
+        let mut interrupts = String::from("            CPU0       CPU1\n");
+        std::fs::remove_dir_all(root.join("sys/class/net/eth0/device/msi_irqs")).expect("rm");
+        for q in 0..4 {
+            let irq = 50 + q;
+            put(
+                &format!("sys/class/net/eth0/device/msi_irqs/{irq}"),
+                "msix\n",
+            );
+            put(&format!("proc/irq/{irq}/smp_affinity_list"), "0-7\n");
+            put(&format!("proc/irq/{irq}/effective_affinity_list"), "0\n");
+            interrupts.push_str(&format!(
+                " {irq}: 0 0 IR-PCI-MSIX {irq}-edge eth0-TxRx-{q}\n"
+            ));
+        }
+        put("proc/interrupts", &interrupts);
+    }));
+    let report = apply(
+        &node,
+        "interface: eth0\nqueues: 4\nworkerCores: \"2-5\"\nnic: {channels: {combined: 4}}\n",
+    );
+    assert!(report.success, "{report:#?}");
+    for (irq, core) in [(50, "2"), (51, "3"), (52, "4"), (53, "5")] {
+        assert_eq!(
+            node.get(&format!("/proc/irq/{irq}/smp_affinity_list")),
+            core
+        );
+    }
+    assert_eq!(
+        node.get("/proc/irq/40/smp_affinity_list"),
+        "0-7",
+        "the old IRQ is not used"
+    );
+}

@@ -20,37 +20,64 @@ struct Applied {
     newly_recorded: bool,
 }
 
-/// Applies `steps` in order. Originals are recorded in `state` (saved to `state_path` before each
-/// write). On the first failing step, this run's changes are undone in reverse order and the
-/// report says so. Returns whether every step succeeded.
-pub(crate) fn apply(
-    steps: &[Step],
-    env: Env<'_>,
-    state: &mut TuneState,
-    state_path: &Path,
-    report: &mut TuningReport,
-) -> bool {
-    let mut applied: Vec<Applied> = Vec::new();
-    for step in steps {
-        match apply_one(step, env, state, state_path, report) {
-            Ok(Some(done)) => applied.push(done),
-            Ok(None) => {}
-            Err(error) => {
-                tracing::error!(item = %step.item, %error, "step failed; rolling back this run");
-                report.errors.push(error);
-                rollback(applied, env, state, state_path, report);
-                report.success = false;
-                // Hugepage pools that went back to their size need no kubelet restart; only a
-                // pool whose rollback failed is still changed.
-                report.kubelet_restart_needed = report
-                    .errors
-                    .iter()
-                    .any(|e| e.starts_with("rollback of hugepages "));
-                return false;
+/// One tuning run: the changes made so far, so that a failure in any later step undoes them all.
+#[derive(Debug, Default)]
+pub(crate) struct Run {
+    applied: Vec<Applied>,
+}
+
+impl Run {
+    /// Applies `steps` in order. Originals are recorded in `state` (saved to `state_path` before
+    /// each write). On the first failing step, every change of this run (also from earlier
+    /// calls) is undone in reverse order and the report says so. Returns whether every step
+    /// succeeded.
+    pub(crate) fn apply(
+        &mut self,
+        steps: &[Step],
+        env: Env<'_>,
+        state: &mut TuneState,
+        state_path: &Path,
+        report: &mut TuningReport,
+    ) -> bool {
+        for step in steps {
+            match apply_one(step, env, state, state_path, report) {
+                Ok(Some(done)) => self.applied.push(done),
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::error!(item = %step.item, %error, "step failed; rolling back this run");
+                    self.fail(error, env, state, state_path, report);
+                    return false;
+                }
             }
         }
+        true
     }
-    true
+
+    /// Records `error`, undoes every change of this run, and marks the report failed.
+    pub(crate) fn fail(
+        &mut self,
+        error: String,
+        env: Env<'_>,
+        state: &mut TuneState,
+        state_path: &Path,
+        report: &mut TuningReport,
+    ) {
+        report.errors.push(error);
+        rollback(
+            std::mem::take(&mut self.applied),
+            env,
+            state,
+            state_path,
+            report,
+        );
+        report.success = false;
+        // Hugepage pools that went back to their size need no kubelet restart; only a pool
+        // whose rollback failed is still changed.
+        report.kubelet_restart_needed = report
+            .errors
+            .iter()
+            .any(|e| e.starts_with("rollback of hugepages "));
+    }
 }
 
 fn apply_one(

@@ -105,7 +105,42 @@ pub fn apply(
             return fail(report, "the state file is unusable: nothing was changed");
         }
     };
-    if !engine::apply(&prepared.steps, env, &mut state, state_path, &mut report) {
+    // IRQ pinning goes last: a channel change can make the driver free and request its IRQs
+    // again, so after one the queue IRQs are looked up again.
+    let (irq_steps, early): (Vec<Step>, Vec<Step>) = prepared
+        .steps
+        .into_iter()
+        .partition(|s| matches!(s.check, step::Check::Irq { .. }));
+    let mut run = engine::Run::default();
+    if !run.apply(&early, env, &mut state, state_path, &mut report) {
+        return fail(report, "a step failed: this run's changes were rolled back");
+    }
+    let channels_changed = report.changes.iter().any(|c| c.item.contains(" channels "));
+    let irq_steps = match (&prepared.irq_pinning, channels_changed) {
+        (Some(pin), true) => {
+            let (mut warnings, mut errors) = (Vec::new(), Vec::new());
+            let steps = irq::steps(
+                env.fs,
+                &pin.interface,
+                pin.queues,
+                &pin.workers,
+                &mut warnings,
+                &mut errors,
+            );
+            for w in warnings {
+                if !report.warnings.contains(&w) {
+                    report.warnings.push(w);
+                }
+            }
+            if let Some(error) = errors.into_iter().next() {
+                run.fail(error, env, &mut state, state_path, &mut report);
+                return fail(report, "a step failed: this run's changes were rolled back");
+            }
+            steps
+        }
+        _ => irq_steps,
+    };
+    if !run.apply(&irq_steps, env, &mut state, state_path, &mut report) {
         return fail(report, "a step failed: this run's changes were rolled back");
     }
     let message = if report.changes.is_empty() {

@@ -18,6 +18,19 @@ pub struct Prepared {
     pub warnings: Vec<String>,
     /// Isolated cores need kernel arguments and a reboot.
     pub reboot_needed: bool,
+    /// What the IRQ steps were made from, to find the IRQs again after a channel change.
+    pub irq_pinning: Option<IrqPinning>,
+}
+
+/// The IRQ pinning a plan asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IrqPinning {
+    /// The NIC.
+    pub interface: String,
+    /// Queues to pin.
+    pub queues: u32,
+    /// Worker cores, queue `i` onto `workers[i]`.
+    pub workers: Vec<u32>,
 }
 
 /// Validates `plan` (with `interface` overriding the plan's) against the node. Reads only.
@@ -113,6 +126,7 @@ pub fn prepare(plan: &TuningPlan, interface: Option<&str>, env: Env<'_>) -> Resu
     if let (Some(nic_plan), Some(name)) = (&plan.nic, &interface) {
         steps.extend(nic::steps(name, nic_plan, env.nic, &mut errors));
     }
+    let mut irq_pinning = None;
     if let (true, Some(w), Some(name)) = (wants_irqs, &workers, &interface) {
         let queues = plan.queues.unwrap_or(w.len() as u32);
         steps.extend(irq::steps(
@@ -124,6 +138,11 @@ pub fn prepare(plan: &TuningPlan, interface: Option<&str>, env: Env<'_>) -> Resu
             &mut errors,
         ));
         warnings.extend(checks::irqbalance_warning(env.fs, w));
+        irq_pinning = Some(IrqPinning {
+            interface: name.clone(),
+            queues,
+            workers: w.clone(),
+        });
     }
     let mut reboot_needed = false;
     if let Some(iso) = &isolated {
@@ -138,6 +157,7 @@ pub fn prepare(plan: &TuningPlan, interface: Option<&str>, env: Env<'_>) -> Resu
             steps,
             warnings,
             reboot_needed,
+            irq_pinning,
         })
     } else {
         Err(TuneError::InvalidPlan(errors))

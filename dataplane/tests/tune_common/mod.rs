@@ -218,6 +218,8 @@ pub(crate) struct FakeNic {
     /// Knobs whose set fails.
     pub(crate) fail: RefCell<HashSet<NicKnob>>,
     pub(crate) sets: RefCell<Vec<(NicKnob, String)>>,
+    /// Runs after a channel count is set (a driver that re-creates its IRQs).
+    pub(crate) on_channels: RefCell<Option<Box<dyn Fn()>>>,
 }
 
 impl FakeNic {
@@ -243,6 +245,7 @@ impl FakeNic {
             knobs: RefCell::new(knobs),
             fail: RefCell::default(),
             sets: RefCell::default(),
+            on_channels: RefCell::default(),
         }
     }
 
@@ -274,7 +277,13 @@ impl NicControl for FakeNic {
             return Err(NicError("fixed".into()));
         }
         state.value = value.to_owned();
+        drop(knobs);
         self.sets.borrow_mut().push((knob, value.to_owned()));
+        if knob == NicKnob::ChannelsCombined {
+            if let Some(hook) = self.on_channels.borrow().as_ref() {
+                hook();
+            }
+        }
         Ok(())
     }
 }
