@@ -98,6 +98,16 @@ pub fn apply(
     }
     report.warnings = prepared.warnings;
     report.reboot_needed = prepared.reboot_needed;
+    let _lock = match state::lock(state_path, state::LOCK_TIMEOUT) {
+        Ok(lock) => lock,
+        Err(e) => {
+            report.errors.push(e.to_string());
+            return fail(
+                report,
+                "another run holds the state file: nothing was changed",
+            );
+        }
+    };
     let mut state = match TuneState::load(state_path) {
         Ok(state) => state,
         Err(e) => {
@@ -156,6 +166,16 @@ pub fn apply(
 /// Restores every original recorded in `state_path` and removes the record.
 pub fn restore(state_path: &Path, env: Env<'_>) -> TuningReport {
     let mut report = TuningReport::new(TuneMode::Restore);
+    let _lock = match state::lock(state_path, state::LOCK_TIMEOUT) {
+        Ok(lock) => lock,
+        Err(e) => {
+            report.errors.push(e.to_string());
+            return fail(
+                report,
+                "another run holds the state file: nothing was restored",
+            );
+        }
+    };
     let mut state = match TuneState::load(state_path) {
         Ok(state) => state,
         Err(e) => {
