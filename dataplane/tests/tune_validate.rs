@@ -151,3 +151,32 @@ fn a_document_of_another_kind_is_refused() {
         &["expected relay.oxidize.dev/v1alpha1 TuningPlan"],
     );
 }
+
+#[test]
+fn more_hugepages_than_the_node_has_memory_is_refused() {
+    let node = FakeNode::new();
+    node.put(
+        "/sys/devices/system/node/node0/meminfo",
+        "Node 0 MemTotal:        4194304 kB\nNode 0 MemFree:         1048576 kB\n",
+    );
+    let report = tune::apply(
+        &plan("hugepages: {size: 1Gi, countPerNode: 5, nodes: [0]}"),
+        None,
+        &node.state_file(),
+        node.env(),
+    );
+    assert!(!report.success);
+    assert!(
+        report.errors[0].contains("5 pages are 5120 MiB, more than the node's 4096 MiB"),
+        "{:?}",
+        report.errors
+    );
+    assert!(node.kernel.writes.borrow().is_empty());
+    let fits = tune::apply(
+        &plan("hugepages: {size: 1Gi, countPerNode: 2, nodes: [0]}"),
+        None,
+        &node.state_file(),
+        node.env(),
+    );
+    assert!(fits.success, "{fits:#?}");
+}

@@ -48,6 +48,18 @@ pub(crate) fn steps(
             ));
             continue;
         }
+        if let Some(total_kib) = node_mem_total_kib(fs, node) {
+            let want_kib = plan.count_per_node.saturating_mul(plan.size.kib());
+            if want_kib > total_kib {
+                errors.push(format!(
+                    "{item}: {} pages are {} MiB, more than the node's {} MiB of memory",
+                    plan.count_per_node,
+                    want_kib / 1024,
+                    total_kib / 1024
+                ));
+                continue;
+            }
+        }
         steps.push(Step {
             item,
             target: Target::File { path },
@@ -59,4 +71,15 @@ pub(crate) fn steps(
         });
     }
     steps
+}
+
+/// `MemTotal` of a NUMA node in KiB (`/sys/devices/system/node/nodeN/meminfo`), when readable.
+fn node_mem_total_kib(fs: &dyn Sysfs, node: u32) -> Option<u64> {
+    let text = fs
+        .read(&format!("/sys/devices/system/node/node{node}/meminfo"))
+        .ok()?;
+    text.lines().find_map(|line| {
+        let (_, rest) = line.split_once("MemTotal:")?;
+        rest.split_whitespace().next()?.parse().ok()
+    })
 }

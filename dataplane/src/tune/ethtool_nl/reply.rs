@@ -145,33 +145,85 @@ fn plain(value: String) -> KnobState {
     }
 }
 
+/// A feature from the FEATURES_GET bitsets: `Active` says whether it is on, `Hw` whether it can
+/// change. A feature in neither list is off and fixed (drivers without it list nothing).
 fn feature_state(attrs: &[EthtoolAttr], name: &str) -> Option<KnobState> {
-    let mut known = false;
+    let listed =
+        |bits: &[ethtool::EthtoolFeatureBit]| bits.iter().any(|b| b.name == name && b.value);
     let mut active = false;
     let mut changeable = false;
     for attr in attrs {
-        let EthtoolAttr::Feature(feature) = attr else {
-            continue;
-        };
-        let (bits, slot) = match feature {
-            EthtoolFeatureAttr::Active(bits) => (bits, &mut active),
-            EthtoolFeatureAttr::Hw(bits) => (bits, &mut changeable),
-            EthtoolFeatureAttr::Wanted(bits) | EthtoolFeatureAttr::NoChange(bits) => {
-                known |= bits.iter().any(|b| b.name == name);
-                continue;
-            }
-            _ => continue,
-        };
-        if let Some(bit) = bits.iter().find(|b| b.name == name) {
-            known = true;
-            *slot = bit.value;
+        match attr {
+            EthtoolAttr::Feature(EthtoolFeatureAttr::Active(bits)) => active |= listed(bits),
+            EthtoolAttr::Feature(EthtoolFeatureAttr::Hw(bits)) => changeable |= listed(bits),
+            _ => {}
         }
     }
-    // Features that are neither active nor changeable are not listed at all: a fixed "off".
-    let _ = known;
     Some(KnobState {
         value: on_off(active),
         max: None,
         fixed: !changeable,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use ethtool::EthtoolFeatureBit;
+
+    use super::*;
+
+    fn bit(name: &str) -> EthtoolFeatureBit {
+        EthtoolFeatureBit {
+            index: 0,
+            name: name.into(),
+            value: true,
+        }
+    }
+
+    #[test]
+    fn channels_report_value_and_maximum_and_unsupported_kinds_are_none() {
+        let attrs = vec![
+            EthtoolAttr::Channel(EthtoolChannelAttr::RxMax(4)),
+            EthtoolAttr::Channel(EthtoolChannelAttr::RxCount(2)),
+            EthtoolAttr::Channel(EthtoolChannelAttr::CombinedMax(0)),
+            EthtoolAttr::Channel(EthtoolChannelAttr::CombinedCount(0)),
+        ];
+        let rx = knob_state(&attrs, NicKnob::ChannelsRx).expect("rx");
+        assert_eq!((rx.value.as_str(), rx.max), ("2", Some(4)));
+        assert_eq!(knob_state(&attrs, NicKnob::ChannelsCombined), None);
+        assert_eq!(knob_state(&attrs, NicKnob::ChannelsTx), None);
+    }
+
+    #[test]
+    fn coalescing_and_rings_are_read() {
+        let attrs = vec![
+            EthtoolAttr::Coalesce(EthtoolCoalesceAttr::RxUsecs(8)),
+            EthtoolAttr::Coalesce(EthtoolCoalesceAttr::UseAdaptiveRx(true)),
+            EthtoolAttr::Ring(EthtoolRingAttr::TxMax(4096)),
+            EthtoolAttr::Ring(EthtoolRingAttr::Tx(512)),
+        ];
+        assert_eq!(
+            knob_state(&attrs, NicKnob::RxUsecs).map(|s| s.value),
+            Some("8".into())
+        );
+        assert_eq!(
+            knob_state(&attrs, NicKnob::AdaptiveRx).map(|s| s.value),
+            Some("on".into())
+        );
+        let tx = knob_state(&attrs, NicKnob::RingTx).expect("tx ring");
+        assert_eq!((tx.value.as_str(), tx.max), ("512", Some(4096)));
+        assert_eq!(knob_state(&attrs, NicKnob::TxUsecs), None);
+    }
+
+    #[test]
+    fn features_are_active_or_not_and_fixed_unless_changeable() {
+        let attrs = vec![
+            EthtoolAttr::Feature(EthtoolFeatureAttr::Hw(vec![bit("rx-gro"), bit("tx-tso")])),
+            EthtoolAttr::Feature(EthtoolFeatureAttr::Active(vec![bit("rx-gro")])),
+        ];
+        let gro = knob_state(&attrs, NicKnob::Gro).expect("gro");
+        assert_eq!((gro.value.as_str(), gro.fixed), ("on", false));
+        let lro = knob_state(&attrs, NicKnob::Lro).expect("lro");
+        assert_eq!((lro.value.as_str(), lro.fixed), ("off", true));
+    }
 }
