@@ -4,6 +4,7 @@
 //! - [`telemetry`]: the tracing subscriber shared by the binaries (text or JSON logs).
 //! - [`tune`]: the node tuner (plan validation, apply, rollback, restore) against a root directory.
 
+pub mod client;
 pub mod egress;
 pub mod telemetry;
 pub mod tune;
