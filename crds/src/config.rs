@@ -68,6 +68,38 @@ pub struct DataplaneConfig {
     /// Back the UMEM with hugepages of this size (`2Mi`/`1Gi`), when the node has them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub umem_hugepages: Option<crate::tuning::HugepageSize>,
+    /// Relay options with defaults (egress interface, timeouts, URI template, Retry threshold).
+    #[serde(default, skip_serializing_if = "RelayOptions::is_default")]
+    pub relay: RelayOptions,
+}
+
+/// Relay options that have sensible defaults; every field may be left out.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RelayOptions {
+    /// Where tunnelled traffic leaves the node (default: `interface`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub egress_interface: Option<String>,
+    /// QUIC idle timeout in seconds (default 30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_timeout_seconds: Option<u32>,
+    /// How long SIGTERM waits for clients to leave after GOAWAY, in seconds (default 5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drain_timeout_seconds: Option<u32>,
+    /// The CONNECT-IP URI template (default `/.well-known/masque/ip/{target}/{ipproto}/`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uri_template: Option<String>,
+    /// Send Retry to new clients while this many handshakes are in progress per worker
+    /// (default 64; 0 turns Retry off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_above_handshakes: Option<u32>,
+}
+
+impl RelayOptions {
+    /// Whether every option is left at its default (then the document omits the section).
+    pub fn is_default(&self) -> bool {
+        *self == RelayOptions::default()
+    }
 }
 
 impl DataplaneConfig {

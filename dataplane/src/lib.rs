@@ -6,5 +6,6 @@
 
 pub mod client;
 pub mod egress;
+pub mod relay;
 pub mod telemetry;
 pub mod tune;

@@ -214,6 +214,7 @@ pub fn documents(spec: &RelayNodeSpec) -> Result<Documents, SpecError> {
         zero_copy: dp.zero_copy,
         busy_poll: dp.busy_poll,
         umem_hugepages: hugepage_size,
+        relay: Default::default(),
     };
     Ok(Documents {
         tuning_plan,

@@ -24,7 +24,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the QUIC / MASQUE CONNECT-IP relay on AF_XDP workers.
-    Relay,
+    Relay(oxidize_dataplane::relay::RelayArgs),
     /// Tune this node for packet processing from a tuning plan (or restore it).
     Tune(oxidize_dataplane::tune::cli::TuneArgs),
 }
@@ -33,7 +33,7 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     telemetry::init(cli.log_format);
     match cli.command {
-        Command::Relay => anyhow::bail!("`relay` is not built yet (relay server issue)"),
+        Command::Relay(args) => oxidize_dataplane::relay::run(&args),
         Command::Tune(args) => oxidize_dataplane::tune::cli::run(&args),
     }
 }
