@@ -15,7 +15,7 @@ use rtnetlink::packet_route::link::InfoKind;
 use super::error::{libc_errno, Error, Result};
 use super::netlink::Netlink;
 use super::nft::NftSocket;
-use super::plan::EgressPlan;
+use super::plan::{EgressPlan, Forwarding};
 use super::sysctl::{SavedSysctl, PROC_SYS};
 use super::tun::TunQueue;
 
@@ -224,8 +224,18 @@ impl Egress {
 
     fn enable_forwarding(&mut self, root: &Path) -> Result<()> {
         for which in self.plan.forwarding.clone() {
-            let saved = SavedSysctl::enable(root, which)
-                .map_err(|e| Error::step(format!("enable {}", which.key()), e))?;
+            let saved = SavedSysctl::enable(root, which).map_err(|e| {
+                let step = format!("enable {}", which.key());
+                if which == Forwarding::Ipv6 && e.kind() == io::ErrorKind::NotFound {
+                    Error::step_hint(
+                        step,
+                        e,
+                        "IPv6 is disabled on this host: remove the IPv6 pool or enable IPv6",
+                    )
+                } else {
+                    Error::step(step, e)
+                }
+            })?;
             self.sysctls.push(saved);
         }
         Ok(())
@@ -343,6 +353,13 @@ impl Drop for Egress {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn handles_move_between_threads() {
+        fn assert_send<T: Send>() {}
+        assert_send::<Egress>();
+        assert_send::<TunQueue>();
+    }
 
     #[test]
     fn tun_errors_say_what_to_do() {
