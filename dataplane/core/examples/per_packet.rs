@@ -77,6 +77,7 @@ fn main() {
         pool_v6: None,
         max_inner_packet: 1500,
         retry_above_handshakes: None,
+        throttle: oxidize_relay_core::throttle::ThrottleConfig::default(),
     })
     .expect("relay");
     let mut client = ClientCore::connect(

@@ -22,6 +22,7 @@ pub mod session;
 pub mod settings;
 pub mod stream_type;
 pub mod template;
+pub mod throttle;
 pub mod tls;
 pub mod varint;
 

@@ -59,6 +59,42 @@ impl FromStr for Cidr {
     }
 }
 
+impl Cidr {
+    /// Splits the prefix into `parts` equal, disjoint prefixes (one pool per worker), in order.
+    ///
+    /// # Errors
+    /// [`PoolError::InvalidCidr`] when `parts` is not a power of two or the pieces would be
+    /// longer than the address.
+    pub fn split(&self, parts: u32) -> Result<Vec<Cidr>, PoolError> {
+        let bits = parts.checked_ilog2().filter(|_| parts.is_power_of_two());
+        let full: u32 = if self.addr.is_ipv4() { 32 } else { 128 };
+        let bad = || PoolError::InvalidCidr(format!("{self} split into {parts}"));
+        let bits = bits.ok_or_else(bad)?;
+        let len = u32::from(self.len) + bits;
+        if len > full {
+            return Err(bad());
+        }
+        let step_shift = full - len;
+        Ok((0..u128::from(parts))
+            .map(|i| {
+                let offset = if step_shift >= 128 {
+                    0
+                } else {
+                    i << step_shift
+                };
+                let addr = match self.addr {
+                    IpAddr::V4(a) => IpAddr::V4(Ipv4Addr::from(u32::from(a) | offset as u32)),
+                    IpAddr::V6(a) => IpAddr::V6(Ipv6Addr::from(u128::from(a) | offset)),
+                };
+                Cidr {
+                    addr,
+                    len: len as u8,
+                }
+            })
+            .collect())
+    }
+}
+
 impl std::fmt::Display for Cidr {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}/{}", self.addr, self.len)
@@ -255,6 +291,34 @@ mod tests {
         assert_eq!(all.len(), 253);
         assert!(!all.contains(&Ipv4Addr::new(10, 9, 0, 255)));
         assert!(pool.allocate().is_err());
+    }
+
+    #[test]
+    fn split_per_worker() {
+        let parts = cidr("10.8.0.0/24").split(4).expect("valid");
+        let text: Vec<String> = parts.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            text,
+            [
+                "10.8.0.0/26",
+                "10.8.0.64/26",
+                "10.8.0.128/26",
+                "10.8.0.192/26"
+            ]
+        );
+        let v6 = cidr("fd00::/64").split(2).expect("valid");
+        assert_eq!(v6[1].to_string(), "fd00::8000:0:0:0/65");
+        assert_eq!(
+            cidr("10.8.0.0/24").split(1).expect("valid"),
+            vec![cidr("10.8.0.0/24")]
+        );
+        assert!(cidr("10.8.0.0/24").split(3).is_err());
+        assert!(cidr("10.8.0.0/31").split(4).is_err());
+        assert!(cidr("10.8.0.0/24").split(0).is_err());
+        // Pools built from the pieces never hand out the same address.
+        let mut a = AddressPool::new(parts[0], None).expect("pool");
+        let mut b = AddressPool::new(parts[1], None).expect("pool");
+        assert_ne!(a.allocate().expect("a").v4, b.allocate().expect("b").v4);
     }
 
     #[test]

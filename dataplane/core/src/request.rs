@@ -22,6 +22,8 @@ pub enum RejectKind {
     NotImplemented,
     /// The address pool has no free address: 503.
     PoolExhausted,
+    /// Too many authentication failures from this source address: 429.
+    Throttled,
 }
 
 impl RejectKind {
@@ -35,6 +37,7 @@ impl RejectKind {
             Self::MethodNotAllowed => 405,
             Self::NotImplemented => 501,
             Self::PoolExhausted => 503,
+            Self::Throttled => 429,
         }
     }
 
@@ -48,6 +51,7 @@ impl RejectKind {
             Self::MethodNotAllowed => "method_not_allowed",
             Self::NotImplemented => "not_implemented",
             Self::PoolExhausted => "pool_exhausted",
+            Self::Throttled => "throttled",
         }
     }
 }

@@ -205,3 +205,17 @@ fn many_short_ignored_streams_are_forgotten() {
     let id = p.open(Dir::Bi, &headers(Some(TOKEN)), false);
     assert_eq!(response(&p.received[&id].0).0, Some(200));
 }
+
+#[test]
+fn guessing_tokens_on_one_connection_gets_429() {
+    let mut p = RawPair::new();
+    p.open(Dir::Uni, &control_stream(), false);
+    for i in 0..5 {
+        let id = p.open(Dir::Bi, &headers(Some(&format!("guess-{i}"))), false);
+        assert_eq!(response(&p.received[&id].0).0, Some(403));
+    }
+    let id = p.open(Dir::Bi, &headers(Some(TOKEN)), false);
+    assert_eq!(response(&p.received[&id].0).0, Some(429));
+    let r = p.relay.stats().rejected;
+    assert_eq!((r.forbidden, r.throttled), (5, 1));
+}

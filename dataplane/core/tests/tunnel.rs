@@ -348,3 +348,44 @@ fn certificate_can_be_replaced() {
         pair.client(b).events
     );
 }
+
+#[test]
+fn repeated_auth_failures_from_one_source_are_slowed_down() {
+    use oxidize_relay_core::throttle::ThrottleConfig;
+    let cfg = ThrottleConfig {
+        max_failures: 2,
+        window: Duration::from_secs(60),
+        block_for: Duration::from_secs(30),
+    };
+    let mut pair = Pair::with_throttle("10.8.0.0/24", cfg);
+    let bad_ip = Ipv4Addr::new(198, 51, 100, 66);
+    let quic = pair.client_config();
+    let a = pair.add_client_at(quic.clone(), bad_ip, Some("guess-1"));
+    pair.drive();
+    let b = pair.add_client_at(quic.clone(), bad_ip, None);
+    pair.drive();
+    assert!(pair.client(a).events.contains(&ClientEvent::Rejected(403)));
+    assert!(pair.client(b).events.contains(&ClientEvent::Rejected(401)));
+    // Blocked now: even the right token cannot connect from there...
+    let c = pair.add_client_at(quic.clone(), bad_ip, Some(TOKEN));
+    pair.drive();
+    assert!(
+        pair.client(c).core.is_closed(),
+        "{:?}",
+        pair.client(c).events
+    );
+    assert_eq!(pair.relay.stats().connections_throttled, 1);
+    // ...while other sources are unaffected...
+    let d = pair.add_client_at(quic.clone(), Ipv4Addr::new(198, 51, 100, 67), Some(TOKEN));
+    pair.drive();
+    assert!(pair.client(d).core.is_tunnel_open());
+    // ...and the block ends.
+    pair.advance(Duration::from_secs(31));
+    let e = pair.add_client_at(quic, bad_ip, Some(TOKEN));
+    pair.drive();
+    assert!(
+        pair.client(e).core.is_tunnel_open(),
+        "{:?}",
+        pair.client(e).events
+    );
+}

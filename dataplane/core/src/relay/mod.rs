@@ -30,6 +30,7 @@ use crate::pool::{AddressPool, Cidr, PoolError};
 use crate::session::{SessionId, SessionTable};
 use crate::settings::Settings;
 use crate::template::UriTemplate;
+use crate::throttle::{AuthThrottle, ThrottleConfig};
 
 /// What a worker's relay core is configured with.
 #[derive(Debug, Clone)]
@@ -53,6 +54,8 @@ pub struct RelayConfig {
     /// Answer new connections with a Retry (address validation, RFC 9000 section 8.1) while
     /// at least this many handshakes are in progress; `None` never sends Retry.
     pub retry_above_handshakes: Option<usize>,
+    /// Slowing down repeated authentication failures per source address.
+    pub throttle: ThrottleConfig,
 }
 
 /// A packet leaving the tunnel towards the internet, after the source check.
@@ -83,6 +86,7 @@ pub struct RelayCore {
     template: UriTemplate,
     max_inner_packet: usize,
     retry_above_handshakes: Option<usize>,
+    throttle: AuthThrottle,
     to_internet: VecDeque<TunnelPacket>,
     stats: RelayStats,
     shutting_down: bool,
@@ -128,6 +132,7 @@ impl RelayCore {
             template: config.template,
             max_inner_packet: config.max_inner_packet,
             retry_above_handshakes: config.retry_above_handshakes,
+            throttle: AuthThrottle::new(config.throttle),
             to_internet: VecDeque::new(),
             stats: RelayStats::default(),
             shutting_down: false,
@@ -183,9 +188,11 @@ impl RelayCore {
                 }
             }
             Some(DatagramEvent::NewConnection(incoming)) => {
-                if self.shutting_down {
+                let blocked = self.throttle.is_blocked(remote.ip(), now);
+                if self.shutting_down || blocked {
                     let t = self.endpoint.refuse(incoming, &mut buf);
                     self.stats.connections_refused += 1;
+                    self.stats.connections_throttled += u64::from(blocked);
                     self.responses.push_back((t, buf));
                     return;
                 }

@@ -20,6 +20,8 @@ pub struct RejectStats {
     pub not_implemented: u64,
     /// 503 (pool exhausted).
     pub pool_exhausted: u64,
+    /// 429 (source blocked after repeated authentication failures).
+    pub throttled: u64,
 }
 
 impl RejectStats {
@@ -33,6 +35,7 @@ impl RejectStats {
             RejectKind::MethodNotAllowed => &mut self.method_not_allowed,
             RejectKind::NotImplemented => &mut self.not_implemented,
             RejectKind::PoolExhausted => &mut self.pool_exhausted,
+            RejectKind::Throttled => &mut self.throttled,
         };
         *slot += 1;
     }
@@ -43,7 +46,9 @@ impl RejectStats {
 pub struct RelayStats {
     /// QUIC connections accepted.
     pub connections_accepted: u64,
-    /// Connection attempts refused (shutting down or accept error).
+    /// Connection attempts refused because their source is blocked after auth failures.
+    pub connections_throttled: u64,
+    /// Connection attempts refused (shutting down, blocked source, or accept error).
     pub connections_refused: u64,
     /// Retry packets sent (address validation under handshake load).
     pub retries_sent: u64,

@@ -90,10 +90,12 @@ fn routes(scope: &Scope, a: &Assignment) -> Vec<IpRange> {
 }
 
 impl RelayCore {
-    pub(super) fn handle_h3_events(&mut self, ch: ConnectionHandle, c: &mut Conn, _now: Instant) {
+    pub(super) fn handle_h3_events(&mut self, ch: ConnectionHandle, c: &mut Conn, now: Instant) {
         while let Some(ev) = c.h3.poll_event() {
             match ev {
-                H3Event::Headers { stream, fields } => self.handle_request(ch, c, stream, &fields),
+                H3Event::Headers { stream, fields } => {
+                    self.handle_request(ch, c, stream, &fields, now);
+                }
                 H3Event::Capsule { stream, capsule } => self.handle_capsule(ch, c, stream, capsule),
                 H3Event::StreamEnded { stream } => {
                     if let Some(id) = self.sessions.by_stream(ch, stream) {
@@ -115,16 +117,35 @@ impl RelayCore {
         c: &mut Conn,
         stream: StreamId,
         fields: &[crate::qpack::Field],
+        now: Instant,
     ) {
-        let outcome = request::validate(fields, &self.template, &self.tokens).and_then(|req| {
-            self.pool
-                .allocate()
-                .map(|a| (req, a))
-                .map_err(|_| request::Rejection {
-                    kind: RejectKind::PoolExhausted,
-                    reason: "address pool exhausted",
-                })
-        });
+        let source = c.conn.remote_address().ip();
+        let outcome = if self.throttle.is_blocked(source, now) {
+            // Blocked sources are not even told whether their token is right.
+            Err(request::Rejection {
+                kind: RejectKind::Throttled,
+                reason: "too many auth failures",
+            })
+        } else {
+            request::validate(fields, &self.template, &self.tokens).and_then(|req| {
+                self.pool
+                    .allocate()
+                    .map(|a| (req, a))
+                    .map_err(|_| request::Rejection {
+                        kind: RejectKind::PoolExhausted,
+                        reason: "address pool exhausted",
+                    })
+            })
+        };
+        if let Err(rej) = &outcome {
+            if matches!(
+                rej.kind,
+                RejectKind::Unauthenticated | RejectKind::Forbidden
+            ) && self.throttle.record_failure(source, now)
+            {
+                debug!(%source, "source blocked after repeated authentication failures");
+            }
+        }
         match outcome {
             Ok((req, assignment)) => {
                 let id = self.sessions.insert(ch, stream, assignment, req.scope);

@@ -70,6 +70,30 @@ impl Pair {
     }
 
     /// A pair whose relay sends Retry at `retry_above` handshakes in progress.
+    /// A pair with a given auth throttle.
+    pub(crate) fn with_throttle(
+        pool_v4: &str,
+        throttle: oxidize_relay_core::throttle::ThrottleConfig,
+    ) -> Self {
+        let mut p = Self::with_retry(pool_v4, None, None);
+        let server = tls::server_config(p.cert.chain.clone(), p.cert.key.clone_key(), IDLE)
+            .expect("server config");
+        p.relay = RelayCore::new(RelayConfig {
+            worker_id: 3,
+            seed: [7; 32],
+            server,
+            template: UriTemplate::default(),
+            tokens: TokenSet::new([TOKEN, "other-token"]),
+            pool_v4: pool_v4.parse().expect("cidr"),
+            pool_v6: None,
+            max_inner_packet: 1500,
+            retry_above_handshakes: None,
+            throttle,
+        })
+        .expect("relay");
+        p
+    }
+
     pub(crate) fn with_retry(
         pool_v4: &str,
         pool_v6: Option<&str>,
@@ -88,6 +112,7 @@ impl Pair {
             pool_v6: pool_v6.map(|s| s.parse().expect("cidr")),
             max_inner_packet: 1500,
             retry_above_handshakes: retry_above,
+            throttle: oxidize_relay_core::throttle::ThrottleConfig::default(),
         })
         .expect("relay");
         Self {
@@ -116,10 +141,19 @@ impl Pair {
         token: Option<&str>,
     ) -> usize {
         let i = self.clients.len();
-        let addr = SocketAddr::new(
-            std::net::IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1 + i as u8)),
-            40000 + i as u16,
-        );
+        let ip = Ipv4Addr::new(198, 51, 100, 1 + i as u8);
+        self.add_client_at(quic, ip, token)
+    }
+
+    /// Adds a client whose packets come from `ip` (several clients may share one).
+    pub(crate) fn add_client_at(
+        &mut self,
+        quic: quinn_proto::ClientConfig,
+        ip: Ipv4Addr,
+        token: Option<&str>,
+    ) -> usize {
+        let i = self.clients.len();
+        let addr = SocketAddr::new(std::net::IpAddr::V4(ip), 40000 + i as u16);
         let core = ClientCore::connect(
             self.now,
             TunnelConfig {

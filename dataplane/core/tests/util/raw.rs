@@ -46,6 +46,7 @@ impl RawPair {
             pool_v6: None,
             max_inner_packet: 1500,
             retry_above_handshakes: None,
+            throttle: oxidize_relay_core::throttle::ThrottleConfig::default(),
         })
         .expect("relay");
         let now = Instant::now();
