@@ -228,6 +228,7 @@ fn build_cores(
             pool_v6,
             max_inner_packet: inner_mtu as usize,
             retry_above_handshakes: settings.retry_above_handshakes,
+            throttle: oxidize_relay_core::throttle::ThrottleConfig::default(),
         })
         .map_err(|e| anyhow::anyhow!("client pool of worker {id}: {e}"))?;
         cores.push(core);
