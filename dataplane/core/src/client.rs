@@ -88,6 +88,7 @@ pub struct ClientCore {
     stats: ClientStats,
     closed: bool,
     sent_0rtt: bool,
+    awaiting_settings: bool,
 }
 
 impl std::fmt::Debug for ClientCore {
@@ -127,11 +128,14 @@ impl ClientCore {
             stats: ClientStats::default(),
             closed: false,
             sent_0rtt: false,
+            awaiting_settings: false,
         };
         if core.conn.has_0rtt() {
             // Resuming a TLS session: send SETTINGS and the request as 0-RTT data.
+            // The relay's SETTINGS are those of the previous connection (RFC 9114 section
+            // 7.2.4.2): it is a CONNECT-IP relay.
             core.sent_0rtt = true;
-            core.start_request(now);
+            core.start_request(now, true);
         }
         Ok(core)
     }
@@ -259,14 +263,14 @@ impl ClientCore {
                 Event::Connected => {
                     self.events.push_back(ClientEvent::Connected);
                     if !self.sent_0rtt {
-                        self.start_request(now);
+                        self.start_request(now, false);
                     } else if self.conn.accepted_0rtt() {
                         self.stats.zero_rtt_accepted = true;
                     } else {
                         // 0-RTT refused: the streams opened in it are gone; start over.
                         self.h3 = H3Conn::new(Side::Client, Settings::masque());
                         self.stream = None;
-                        self.start_request(now);
+                        self.start_request(now, false);
                     }
                 }
                 Event::Stream(se) => {
@@ -329,18 +333,41 @@ impl ClientCore {
                     self.tunnel_open = false;
                 }
                 H3Event::Goaway(_) => self.events.push_back(ClientEvent::Goaway),
+                H3Event::Settings(_) if self.awaiting_settings => {
+                    self.awaiting_settings = false;
+                    self.send_request(now);
+                }
                 _ => {}
             }
         }
         self.h3.flush(&mut self.conn);
     }
 
-    fn start_request(&mut self, now: Instant) {
+    /// Opens the control stream, then sends the request: at once in 0-RTT (`early`), else
+    /// once the relay's SETTINGS allow Extended CONNECT (RFC 9220 section 3).
+    fn start_request(&mut self, now: Instant, early: bool) {
         if let Err(e) = self.h3.open(&mut self.conn) {
             let code = VarInt::from_u64(e.code).unwrap_or(VarInt::from_u32(0x102));
             self.conn
                 .close(now, code, Bytes::copy_from_slice(e.reason.as_bytes()));
             return;
+        }
+        if !early && self.h3.peer_settings().is_none() {
+            self.awaiting_settings = true;
+            return;
+        }
+        self.send_request(now);
+    }
+
+    fn send_request(&mut self, now: Instant) {
+        if let Some(s) = self.h3.peer_settings() {
+            if !(s.enable_connect_protocol && s.h3_datagram) {
+                let reason = "relay does not offer Extended CONNECT with HTTP Datagrams";
+                let code = VarInt::from_u32(h3_code::REQUEST_REJECTED as u32);
+                self.conn
+                    .close(now, code, Bytes::from_static(reason.as_bytes()));
+                return;
+            }
         }
         let Some(stream) = self.h3.open_request(&mut self.conn) else {
             return;

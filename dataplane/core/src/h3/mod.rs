@@ -319,6 +319,9 @@ impl H3Conn {
         if let UniIn::Pending(buf) = state {
             buf.extend_from_slice(data);
             let Ok((ty, n)) = varint::decode(buf) else {
+                if ended {
+                    self.uni_in.remove(&id);
+                }
                 return Ok(());
             };
             let rest = buf.split_off(n);

@@ -166,6 +166,12 @@ impl RelayCore {
         self.server = server;
     }
 
+    /// Replaces the auth-failure throttle settings (default: [`ThrottleConfig::default`]);
+    /// counts so far are forgotten.
+    pub fn set_throttle(&mut self, config: ThrottleConfig) {
+        self.throttle = AuthThrottle::new(config);
+    }
+
     /// Replaces the accepted tokens (the token Secret changed).
     pub fn set_tokens(&mut self, tokens: TokenSet) {
         self.tokens = tokens;

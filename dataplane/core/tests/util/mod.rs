@@ -69,31 +69,17 @@ impl Pair {
         Self::with_retry(pool_v4, pool_v6, None)
     }
 
-    /// A pair whose relay sends Retry at `retry_above` handshakes in progress.
     /// A pair with a given auth throttle.
     pub(crate) fn with_throttle(
         pool_v4: &str,
         throttle: oxidize_relay_core::throttle::ThrottleConfig,
     ) -> Self {
         let mut p = Self::with_retry(pool_v4, None, None);
-        let server = tls::server_config(p.cert.chain.clone(), p.cert.key.clone_key(), IDLE)
-            .expect("server config");
-        p.relay = RelayCore::new(RelayConfig {
-            worker_id: 3,
-            seed: [7; 32],
-            server,
-            template: UriTemplate::default(),
-            tokens: TokenSet::new([TOKEN, "other-token"]),
-            pool_v4: pool_v4.parse().expect("cidr"),
-            pool_v6: None,
-            max_inner_packet: 1500,
-            retry_above_handshakes: None,
-            throttle,
-        })
-        .expect("relay");
+        p.relay.set_throttle(throttle);
         p
     }
 
+    /// A pair whose relay sends Retry at `retry_above` handshakes in progress.
     pub(crate) fn with_retry(
         pool_v4: &str,
         pool_v6: Option<&str>,
