@@ -4,10 +4,9 @@
 mod egress_support;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, UdpSocket};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use egress_support::{icmp_echo, udp_packet, wait_for_packet, PROTO_ICMP, PROTO_UDP};
+use egress_support::{icmp_echo, udp_packet, wait_for_packet, Captured, PROTO_ICMP, PROTO_UDP};
 use oxidize_dataplane::egress::{Egress, EgressConfig, EgressPlan};
 use oxidize_testbed::topology::{
     INTERNET_V4, INTERNET_V6, RELAY_WAN_IF, RELAY_WAN_V4, RELAY_WAN_V6,
@@ -495,33 +494,4 @@ fn root_egress_failed_setup_undoes_what_it_did() {
         .ip("-6 route del fd99::/64 dev r-wan")
         .expect("remove foreign route");
     assert_clean(&bed);
-}
-
-/// Log lines captured from a thread-local subscriber.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().expect("log buffer")).into_owned()
-    }
-}
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("log buffer").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
 }

@@ -1,9 +1,10 @@
 //! Test helpers for the egress root tests: a tiny IPv4/IPv6 + UDP/ICMP packet builder and
-//! checker (checksums included), and TUN polling.
+//! checker (checksums included), TUN polling and log capture.
 
 #![allow(dead_code, reason = "each test binary uses a subset")]
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use oxidize_dataplane::egress::TunQueue;
@@ -221,4 +222,33 @@ pub(crate) fn wait_for_packet(
         std::thread::sleep(Duration::from_millis(5));
     }
     None
+}
+
+/// Log lines captured from a thread-local subscriber.
+#[derive(Clone, Default)]
+pub(crate) struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Captured {
+    pub(crate) fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().expect("log buffer")).into_owned()
+    }
+}
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log buffer").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
 }
