@@ -2,7 +2,19 @@
 //! top of quinn-proto, shared by the relay and the Linux client.
 //!
 //! No sockets, syscalls, threads or clock reads: bytes come in through `handle_*` methods,
-//! results go out through `poll_*` methods, and time is passed in as `now`.
+//! results go out through `poll_*` methods, and time is passed in as `now`. (rustls draws its
+//! handshake randomness from `ring`, the one place where the OS is asked for anything.)
+//!
+//! Layers, bottom up:
+//! - codecs, pure bytes in / values out: [`varint`], [`frame`] + [`settings`] +
+//!   [`stream_type`] (HTTP/3), [`qpack`] (field sections, Huffman), [`capsule`], [`datagram`];
+//! - request handling: [`template`], [`auth`], [`request`], [`throttle`];
+//! - tunnel state: [`pool`], [`session`], [`packet`] (inner-packet checks, drop counters);
+//! - QUIC: [`tls`], [`cid`] (worker-id connection IDs), [`h3`] (per-connection HTTP/3 on a
+//!   `quinn_proto::Connection`), [`relay`] (the worker's `RelayCore`) and [`client`]
+//!   (`ClientCore`).
+//!
+//! The wire behaviour is described in `docs/protocol.md`.
 #![forbid(unsafe_code)]
 
 pub mod auth;
