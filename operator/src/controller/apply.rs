@@ -1,7 +1,6 @@
 //! `apply`: render and server-side apply the owned objects, observe, write status, emit Events.
 
 use k8s_openapi::api::apps::v1::DaemonSet;
-use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod, Secret, Service};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -131,31 +130,7 @@ pub async fn apply(rn: &RelayNode, ctx: &Context) -> Result<Action> {
     // Nodes that left the pool get their tuning restored.
     let selected_names: std::collections::BTreeSet<String> =
         selected.iter().map(|n| n.name_any()).collect();
-    let left: Vec<String> = rn
-        .status
-        .iter()
-        .flat_map(|s| s.nodes.iter())
-        .filter(|n| n.tuning.is_some() && !selected_names.contains(&n.name))
-        .map(|n| n.name.clone())
-        .collect();
-    if !left.is_empty() {
-        let jobs: Api<Job> = Api::namespaced(client.clone(), &ns);
-        for node in &left {
-            let job = render::restore_job(rn, node);
-            let job_name = job.metadata.name.clone().unwrap_or_default();
-            jobs.patch(&job_name, &ssa(), &Patch::Apply(&job)).await?;
-        }
-        ctx.event(
-            rn,
-            false,
-            "RestoringNodes",
-            format!(
-                "nodes {} left the pool; restoring their tuning with a Job on each",
-                left.join(", ")
-            ),
-        )
-        .await;
-    }
+    super::departed::restore_departed(rn, ctx, &ns, &selected_names).await?;
 
     // Observe and report.
     let pods = Api::<Pod>::namespaced(client.clone(), &ns)

@@ -4,10 +4,12 @@
 
 mod apply;
 mod cleanup;
+mod departed;
 mod run;
 
 pub use apply::{apply, SERVICE_MONITOR_CRD};
 pub use cleanup::{cleanup, job_outcome, JobOutcome};
+pub use departed::REPORTED_LABEL;
 pub use run::{run, State};
 
 use std::sync::Arc;

@@ -34,6 +34,7 @@ struct World {
     pods: Vec<Value>,
     daemonset: Option<Value>,
     ds_patch: Answer,
+    jobs: Vec<Value>,
 }
 
 impl World {
@@ -48,6 +49,7 @@ impl World {
             pods: Vec::new(),
             daemonset: None,
             ds_patch: Answer::Echo,
+            jobs: Vec::new(),
         }
     }
 
@@ -90,6 +92,7 @@ impl World {
             Route::new("PATCH", format!("{RN}/status"), Answer::Json(rn_json.clone())),
             Route::new("PATCH", RN, Answer::Json(rn_json)),
             Route::new("POST", "/apis/events.k8s.io/v1/namespaces/relays/events", Answer::Echo),
+            Route::new("GET", "/apis/batch/v1/namespaces/relays/jobs", Answer::Json(list("Job", "batch/v1", self.jobs))),
         ]
     }
 }
@@ -575,4 +578,84 @@ fn job_outcomes() {
     });
     assert_eq!(job_outcome(&job), JobOutcome::Failed);
     let _unused: Option<DaemonSet> = None;
+}
+
+#[tokio::test]
+async fn a_node_leaving_the_pool_gets_a_restore_job_and_its_outcome_is_reported() {
+    // Node b was tuned (it is in the status) but no longer carries the pool label.
+    let mut rn = deleting(0);
+    rn.metadata.deletion_timestamp = None;
+    if let Some(st) = rn.status.as_mut() {
+        let mut b = st.nodes[0].clone();
+        b.name = "b".into();
+        st.nodes.push(b);
+    }
+    let mut world = World::new(&rn);
+    world.nodes = vec![
+        typed(&relay_node("a", "1Gi"), "v1", "Node"),
+        typed(&crate::fixtures::node("b", &[]), "v1", "Node"),
+    ];
+    let mut done = crate::render::restore_job(&rn, "c");
+    done.status = Some(JobStatus {
+        succeeded: Some(1),
+        ..JobStatus::default()
+    });
+    let mut failed = crate::render::restore_job(&rn, "d");
+    failed.status = Some(JobStatus {
+        conditions: Some(vec![k8s_openapi::api::batch::v1::JobCondition {
+            type_: "Failed".into(),
+            status: "True".into(),
+            ..Default::default()
+        }]),
+        ..JobStatus::default()
+    });
+    world.jobs = vec![
+        typed(&done, "batch/v1", "Job"),
+        typed(&failed, "batch/v1", "Job"),
+    ];
+    let mut routes = vec![
+        Route::new(
+            "PATCH",
+            "/apis/batch/v1/namespaces/relays/jobs/",
+            Answer::Echo,
+        ),
+        Route::new(
+            "DELETE",
+            "/apis/batch/v1/namespaces/relays/jobs/",
+            Answer::Json(json!({"kind": "Status", "apiVersion": "v1", "status": "Success"})),
+        ),
+    ];
+    routes.extend(world.routes(&rn));
+    let (client, api) = FakeApi::start(routes);
+    reconcile(Arc::new(rn), context(client))
+        .await
+        .expect("reconciled");
+
+    let b_job = crate::render::restore_job_name("edge", "b");
+    let applied = api.calls("PATCH", &format!("/jobs/{b_job}"));
+    assert_eq!(applied.len(), 1, "{:?}", api.seen());
+    assert_eq!(applied[0].body["spec"]["template"]["spec"]["nodeName"], "b");
+    let list = api.calls("GET", "/jobs");
+    assert!(
+        list[0].uri.contains("reported"),
+        "unreported Jobs only: {}",
+        list[0].uri
+    );
+    let deleted = api.calls("DELETE", "/jobs/");
+    assert_eq!(deleted.len(), 1);
+    assert!(deleted[0]
+        .uri
+        .contains(&crate::render::restore_job_name("edge", "c")));
+    let d_job = crate::render::restore_job_name("edge", "d");
+    let marked = api.calls("PATCH", &format!("/jobs/{d_job}"));
+    assert_eq!(marked[0].body["metadata"]["labels"][REPORTED_LABEL], "true");
+    let events = api.calls("POST", "/events");
+    for reason in ["RestoringNodes", "NodeRestored", "RestoreFailed"] {
+        assert!(
+            events.iter().any(|e| e.body["reason"] == reason),
+            "event {reason}: {events:?}"
+        );
+    }
+    let status = status_body(&api);
+    assert_eq!(status["desiredNodes"], 1, "b left");
 }
