@@ -4,6 +4,8 @@
 //! `tests/bpf_test_run.rs` runs both on the same crafted and random frames. User space uses it
 //! to explain a verdict (e.g. in logs) and to re-check frames handed over between workers.
 
+#![forbid(unsafe_code)]
+
 use crate::stats::XdpCounter;
 
 const ETH_P_IP: u16 = 0x0800;

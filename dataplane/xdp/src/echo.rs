@@ -2,6 +2,8 @@
 //! to the sender's MAC, send). Root tests, the kill test and the bench use it, and the relay's
 //! workers follow the same loop shape.
 
+#![forbid(unsafe_code)]
+
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::frame::{parse, UdpHeaders};

@@ -1,5 +1,7 @@
 //! The crate's error type.
 
+#![forbid(unsafe_code)]
+
 use std::io;
 
 /// Result alias for this crate.

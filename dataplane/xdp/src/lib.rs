@@ -4,7 +4,8 @@
 //! This is the only crate of the workspace allowed `unsafe`; every libc call lives in
 //! [`syscall`] and every unsafe block carries a `// SAFETY:` note.
 //!
-//! A relay worker uses it like this (one worker per NIC queue, see `examples/xdp_echo.rs`):
+//! A relay worker uses it like this (one worker per NIC queue; [`echo::EchoWorker`] and the
+//! `xdp-echo` binary are complete examples):
 //!
 //! 1. [`preflight::check`] the interface, capabilities and queue count;
 //! 2. [`XdpProgram::load_and_attach`] once per interface (bpf_link: detached when the process

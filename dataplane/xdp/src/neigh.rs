@@ -1,5 +1,7 @@
 //! Next-hop MACs: the MAC a peer's packet came from, else the kernel's neighbour table.
 
+#![forbid(unsafe_code)]
+
 use std::collections::HashMap;
 use std::net::IpAddr;
 

@@ -4,6 +4,8 @@
 //! pull a runtime into the AF_XDP edge for two read-only requests. Message building and parsing
 //! are pure and unit-tested; the socket calls go through [`crate::syscall`].
 
+#![forbid(unsafe_code)]
+
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsFd;
 

@@ -6,6 +6,8 @@
 //! [`evaluate`] is pure (tested on made-up facts); [`check`] gathers the facts from
 //! `/proc/self/status`, rtnetlink and `getrlimit`.
 
+#![forbid(unsafe_code)]
+
 use std::path::Path;
 
 use crate::{netlink, syscall, Error, Result};

@@ -1,6 +1,8 @@
 //! The XDP program: load (libbpf-rs skeleton), relay ports, attach through a bpf_link, XSKMAP
 //! slots, per-CPU counters, and `BPF_PROG_TEST_RUN` for tests.
 
+#![forbid(unsafe_code)]
+
 use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};

@@ -1,6 +1,8 @@
 //! Plain counter structs. No metrics dependency: the relay binary turns snapshots into
 //! Prometheus series off the hot path.
 
+#![forbid(unsafe_code)]
+
 /// One slot of the XDP program's per-CPU `counters` map (same order as `enum counter` in
 /// `bpf/relay_xdp.bpf.c`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -2,6 +2,8 @@
 //! relay backend the operator can select; it exists so that benchmarks compare the AF_XDP layer
 //! with the best the normal socket path offers on the same link.
 
+#![forbid(unsafe_code)]
+
 use std::net::UdpSocket;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -2,6 +2,8 @@
 //! ownership: every UMEM frame is at any time in exactly one place — the free list, the
 //! kernel's fill/RX path, the TX/completion path, or the application as a [`Frame`] handle.
 
+#![forbid(unsafe_code)]
+
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 

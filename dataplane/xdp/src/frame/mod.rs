@@ -4,6 +4,8 @@
 //!
 //! No I/O and no unsafe: the AF_XDP layer hands in UMEM frame slices.
 
+#![forbid(unsafe_code)]
+
 mod build;
 mod checksum;
 mod parse;
