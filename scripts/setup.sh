@@ -20,7 +20,7 @@ APT_PACKAGES=(
   clang llvm libbpf-dev libelf-dev zlib1g-dev pkg-config make m4 gcc
   iproute2 ethtool iperf3 socat iputils-ping tcpdump procps kmod
   prometheus unzip ca-certificates python3-venv nftables iptables
-  libnftnl-dev libmnl-dev
+  libnftnl-dev libmnl-dev openssl
 )
 
 missing=()

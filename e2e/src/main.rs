@@ -4,6 +4,9 @@
 //!   download across it (IPv4 and IPv6) by plain kernel forwarding, print the results, tear down.
 //! - `serve`: run the internet host's servers in the current namespace until interrupted.
 //! - `sweep`: delete test-bed namespaces left behind by killed test processes.
+//! - `up`: build the bed (relay forwarding off, for a relay to carry the traffic), write the
+//!   namespace names to a file, and hold it until SIGINT/SIGTERM, then remove everything.
+//! - `download`, `http-get`: small clients for scripts (`make demo`), run inside a namespace.
 
 use std::time::Duration;
 
@@ -41,6 +44,31 @@ enum Command {
     },
     /// Delete namespaces left by killed test processes.
     Sweep,
+    /// Build the bed for a relay (forwarding off) and hold it until SIGINT/SIGTERM.
+    Up {
+        /// File that receives `client=NS`, `relay=NS`, `internet=NS` lines once the bed is up.
+        #[arg(long)]
+        state: std::path::PathBuf,
+        /// RX/TX queues on the relay's client-side veth.
+        #[arg(long, default_value_t = 2)]
+        queues: u32,
+    },
+    /// Download BYTES from a TCP stream server and check its sha256 (prints one line).
+    Download {
+        /// Server `ip:port`.
+        addr: std::net::SocketAddr,
+        /// Bytes to download.
+        #[arg(long, default_value_t = 64 * 1024 * 1024)]
+        bytes: u64,
+    },
+    /// Plain HTTP/1.0 GET; prints the body, fails unless the status is 200.
+    HttpGet {
+        /// Server `ip:port`.
+        addr: std::net::SocketAddr,
+        /// Path.
+        #[arg(default_value = "/metrics")]
+        path: String,
+    },
 }
 
 fn main() -> Result<()> {
@@ -54,6 +82,24 @@ fn main() -> Result<()> {
                 std::thread::park();
             }
         }
+        Command::Up { state, queues } => up(&state, queues),
+        Command::Download { addr, bytes } => {
+            let d = servers::tcp_download(addr, bytes, Duration::from_secs(60))?;
+            println!(
+                "downloaded {} MiB in {:.2} s: {:.0} Mbit/s, sha256 {}… {}",
+                d.bytes / (1024 * 1024),
+                d.elapsed.as_secs_f64(),
+                d.mbit_per_s(),
+                &d.sha256[..16],
+                if d.checksum_ok { "matches" } else { "MISMATCH" }
+            );
+            ensure!(
+                d.checksum_ok,
+                "the download's sha256 does not match the server's"
+            );
+            Ok(())
+        }
+        Command::HttpGet { addr, path } => http_get(addr, &path),
         Command::Sweep => {
             for name in oxidize_testbed::netns::sweep_stale()? {
                 println!("removed {name}");
@@ -124,5 +170,60 @@ fn selfcheck(bytes: u64, queues: u32) -> Result<()> {
         "self-check passed. Once the relay lands, `make demo` runs the same path with an AF_XDP \
          QUIC relay in the middle instead of kernel forwarding."
     );
+    Ok(())
+}
+
+fn up(state: &std::path::Path, queues: u32) -> Result<()> {
+    use nix::sys::signal::{SigSet, Signal};
+    ensure!(
+        nix::unistd::geteuid().is_root(),
+        "the test bed creates network namespaces and needs root: run it as root"
+    );
+    // Block the stop signals before any thread exists so that only the wait below sees them.
+    let mut stop = SigSet::empty();
+    stop.add(Signal::SIGINT);
+    stop.add(Signal::SIGTERM);
+    stop.thread_block().context("block SIGINT/SIGTERM")?;
+    let bed = Topology::new(&TopologyOptions {
+        relay_queues: queues,
+        forwarding: false,
+        servers: true,
+    })
+    .context("build the test bed")?;
+    let text = format!(
+        "client={}\nrelay={}\ninternet={}\n",
+        bed.client.name(),
+        bed.relay.name(),
+        bed.internet.name()
+    );
+    std::fs::write(state, text).with_context(|| format!("write {}", state.display()))?;
+    eprintln!(
+        "test bed up: {} / {} / {} (SIGINT or SIGTERM removes it)",
+        bed.client.name(),
+        bed.relay.name(),
+        bed.internet.name()
+    );
+    let signal = stop.wait().context("wait for SIGINT/SIGTERM")?;
+    eprintln!("{signal}: removing the test bed");
+    drop(bed);
+    let _ = std::fs::remove_file(state);
+    Ok(())
+}
+
+fn http_get(addr: std::net::SocketAddr, path: &str) -> Result<()> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))
+        .with_context(|| format!("connect to {addr}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+    let mut text = String::new();
+    s.read_to_string(&mut text)?;
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.lines().next().unwrap_or("");
+    ensure!(
+        status.split_whitespace().nth(1) == Some("200"),
+        "GET {path}: {status}"
+    );
+    print!("{body}");
     Ok(())
 }

@@ -136,9 +136,12 @@ pub fn quic_config(
 ) -> Result<quinn_proto::ClientConfig, ClientError> {
     let mut cfg = tls::client_config(roots, idle_timeout)?;
     let mut transport = tls::transport(idle_timeout)?;
+    let mut discovery = quinn_proto::MtuDiscoveryConfig::default();
+    discovery.upper_bound(udp_payload.max(1200));
     transport
         .keep_alive_interval(Some(keepalive))
-        .initial_mtu(udp_payload.max(1200));
+        .initial_mtu(udp_payload.max(1200))
+        .mtu_discovery_config(Some(discovery));
     cfg.transport_config(Arc::new(transport));
     Ok(cfg)
 }

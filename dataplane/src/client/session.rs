@@ -264,12 +264,39 @@ fn send_packet(ctx: &mut Context, core: &mut ClientCore, packet: &[u8]) {
     }
 }
 
+/// Merges the addresses of one ADDRESS_ASSIGN capsule into the current set, per family: a
+/// family present in the capsule replaces that family's addresses (an all-zero address removes
+/// it, RFC 9484 section 4.7.1); a family absent from the capsule is kept. The relay answers our
+/// IPv4-only ADDRESS_REQUEST with IPv4 alone after assigning both families unasked, so replacing
+/// the whole set would drop the IPv6 address.
+pub fn merge_assigned(current: &[IpNet], entries: &[AddressEntry]) -> Vec<IpNet> {
+    let is_v6 = |a: &IpAddr| matches!(a, IpAddr::V6(_));
+    let mut out: Vec<IpNet> = current
+        .iter()
+        .filter(|n| {
+            !entries
+                .iter()
+                .any(|e| is_v6(&e.prefix.addr) == is_v6(&n.addr()))
+        })
+        .copied()
+        .collect();
+    for e in entries {
+        if e.prefix.addr.is_unspecified() {
+            continue;
+        }
+        if let Ok(net) = IpNet::new(e.prefix.addr, e.prefix.len) {
+            if !out.contains(&net) {
+                out.push(net);
+            }
+        }
+    }
+    out.sort_by_key(|n| is_v6(&n.addr()));
+    out
+}
+
 /// Applies an ADDRESS_ASSIGN: creates the TUN on first use, sets addresses, installs routes.
 fn assign(ctx: &mut Context, entries: &[AddressEntry]) -> Result<(), ClientError> {
-    let mut nets: Vec<IpNet> = entries
-        .iter()
-        .filter_map(|e| IpNet::new(e.prefix.addr, e.prefix.len).ok())
-        .collect();
+    let mut nets = merge_assigned(&ctx.status.addresses, entries);
     if !carries_ipv6(&ctx.mtu) && nets.iter().any(|n| matches!(n, IpNet::V6(_))) {
         tracing::warn!(
             tun_mtu = ctx.mtu.tun,
@@ -304,4 +331,53 @@ fn assign(ctx: &mut Context, entries: &[AddressEntry]) -> Result<(), ClientError
         ctx.routed = Some((v4, v6));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oxidize_relay_core::capsule::IpPrefix;
+
+    fn entry(id: u64, addr: &str, len: u8) -> AddressEntry {
+        AddressEntry {
+            request_id: id,
+            prefix: IpPrefix {
+                addr: addr.parse().unwrap_or_else(|_| unreachable!("{addr}")),
+                len,
+            },
+        }
+    }
+
+    fn nets(v: &[&str]) -> Vec<IpNet> {
+        v.iter()
+            .map(|s| s.parse().unwrap_or_else(|_| unreachable!("{s}")))
+            .collect()
+    }
+
+    #[test]
+    fn first_assignment_takes_both_families() {
+        let got = merge_assigned(&[], &[entry(0, "fd99::2", 128), entry(0, "10.99.0.2", 32)]);
+        assert_eq!(got, nets(&["10.99.0.2/32", "fd99::2/128"]));
+    }
+
+    #[test]
+    fn a_v4_only_answer_keeps_the_v6_address() {
+        let cur = nets(&["10.99.0.2/32", "fd99::2/128"]);
+        let got = merge_assigned(&cur, &[entry(1, "10.99.0.2", 32)]);
+        assert_eq!(got, cur);
+    }
+
+    #[test]
+    fn a_new_address_of_a_family_replaces_the_old_one() {
+        let cur = nets(&["10.99.0.2/32", "fd99::2/128"]);
+        let got = merge_assigned(&cur, &[entry(0, "10.99.0.7", 32)]);
+        assert_eq!(got, nets(&["10.99.0.7/32", "fd99::2/128"]));
+    }
+
+    #[test]
+    fn an_all_zero_address_removes_the_family() {
+        let cur = nets(&["10.99.0.2/32", "fd99::2/128"]);
+        let got = merge_assigned(&cur, &[entry(1, "::", 128)]);
+        assert_eq!(got, nets(&["10.99.0.2/32"]));
+    }
 }

@@ -2,7 +2,7 @@
 //! threads, a reader and a writer, so that one direction never waits on the other.
 
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 
@@ -23,6 +23,7 @@ pub struct Tun {
     addresses: Vec<IpNet>,
     to_tun: SyncSender<Bytes>,
     write_drops: Arc<AtomicU64>,
+    closing: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Tun {
@@ -82,7 +83,8 @@ impl Tun {
         let device = Arc::new(device);
         let (to_tun, from_driver) = std::sync::mpsc::sync_channel(WRITE_QUEUE);
         let write_drops = Arc::new(AtomicU64::new(0));
-        spawn_reader(Arc::clone(&device), to_relay, name)?;
+        let closing = Arc::new(AtomicBool::new(false));
+        spawn_reader(Arc::clone(&device), to_relay, Arc::clone(&closing), name)?;
         spawn_writer(
             Arc::clone(&device),
             from_driver,
@@ -96,6 +98,7 @@ impl Tun {
             addresses: Vec::new(),
             to_tun,
             write_drops,
+            closing,
         })
     }
 
@@ -156,6 +159,8 @@ impl Tun {
 
     /// Removes the device (the routes through it go with it).
     pub fn remove(self) {
+        // The reader fails once the link is gone; that is expected now.
+        self.closing.store(true, Ordering::Relaxed);
         drop(self.device);
         if let Err(e) = ip(&args(&format!("link del dev {}", self.name))) {
             tracing::debug!(error = %e, "TUN device already gone");
@@ -166,6 +171,7 @@ impl Tun {
 fn spawn_reader(
     device: Arc<SyncDevice>,
     to_relay: tokio::sync::mpsc::Sender<Vec<u8>>,
+    closing: Arc<AtomicBool>,
     name: &str,
 ) -> Result<(), ClientError> {
     std::thread::Builder::new()
@@ -183,6 +189,10 @@ fn spawn_reader(
                         }
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) if closing.load(Ordering::Relaxed) => {
+                        tracing::debug!(error = %e, "TUN reader stops with the device");
+                        return;
+                    }
                     Err(e) => {
                         tracing::error!(error = %e, "TUN read failed; reader stops");
                         return;
