@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod contract;
 pub mod convert;
 /// The CustomResourceDefinition YAML that `crdgen` writes.
 pub mod crd;

@@ -80,14 +80,7 @@ fn node_name_env() -> EnvVar {
 
 /// The tune init container's arguments (after the binary name).
 pub fn tune_args() -> Vec<String> {
-    vec![
-        "tune".into(),
-        "--plan".into(),
-        format!("{CONFIG_DIR}/{TUNING_PLAN_KEY}"),
-        "--state-file".into(),
-        STATE_FILE.into(),
-        "--termination-log".into(),
-    ]
+    oxidize_crds::contract::tune_apply_args(&format!("{CONFIG_DIR}/{TUNING_PLAN_KEY}"), STATE_FILE)
 }
 
 /// Memory the relay asks for as hugepages, e.g. `64Mi` for 4 queues.
@@ -151,11 +144,9 @@ pub fn daemonset(rn: &RelayNode, facts: NodeFacts, config_hash: &str) -> DaemonS
         image: Some(dp.image.clone()),
         image_pull_policy: pull,
         command: Some(vec!["oxidize-dataplane".into()]),
-        args: Some(vec![
-            "relay".into(),
-            "--config".into(),
-            format!("{CONFIG_DIR}/{DATAPLANE_CONFIG_KEY}"),
-        ]),
+        args: Some(oxidize_crds::contract::relay_args(&format!(
+            "{CONFIG_DIR}/{DATAPLANE_CONFIG_KEY}"
+        ))),
         env: Some(vec![node_name_env()]),
         ports: Some(vec![
             ContainerPort {

@@ -52,13 +52,7 @@ pub fn restore_job(rn: &RelayNode, node: &str) -> Job {
         image: Some(dp.image.clone()),
         image_pull_policy: dp.image_pull_policy.map(|p| p.as_str().to_owned()),
         command: Some(vec!["oxidize-dataplane".into()]),
-        args: Some(vec![
-            "tune".into(),
-            "--restore".into(),
-            "--state-file".into(),
-            STATE_FILE.into(),
-            "--termination-log".into(),
-        ]),
+        args: Some(oxidize_crds::contract::tune_restore_args(STATE_FILE)),
         security_context: Some(SecurityContext {
             privileged: Some(true),
             ..SecurityContext::default()
@@ -146,7 +140,8 @@ mod tests {
                 "--restore",
                 "--state-file",
                 "/var/lib/oxidize/tune-state.json",
-                "--termination-log"
+                "--termination-log",
+                "/dev/termination-log"
             ]
         );
         assert_eq!(

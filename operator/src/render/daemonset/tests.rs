@@ -131,7 +131,8 @@ fn init_container_is_privileged_and_reports_via_termination_message() {
             "/etc/oxidize/config/tuning-plan.yaml",
             "--state-file",
             "/var/lib/oxidize/tune-state.json",
-            "--termination-log"
+            "--termination-log",
+            "/dev/termination-log"
         ]
     );
     let sc = tune.security_context.as_ref().expect("security context");
