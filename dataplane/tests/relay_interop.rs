@@ -162,6 +162,46 @@ fn root_relay_sigterm_closes_cleanly_and_sigkill_restarts() {
     assert!(bed.leftovers().is_empty(), "{:?}", bed.leftovers());
 }
 
+#[test]
+fn root_relay_udp_backend_and_token_reload() {
+    if !oxidize_testbed::require_root("root_relay_udp_backend_and_token_reload") {
+        return;
+    }
+    let bed = RelayBed::new();
+    let relay = bed.start_relay_with("relay.log", &["--io", "udp"]);
+    let link = bed.topo.relay.ip("link show dev r-cli").expect("ip link");
+    assert!(
+        !link.contains("xdp"),
+        "--io udp must not attach XDP: {link}"
+    );
+    let ok = bed.client(&["--token", TOKEN, "--pings", "2", "--echoes", "2"]);
+    assert_eq!(ok["status"], 200, "{ok}\n{}", bed.log("relay.log"));
+    assert_eq!(as_u64(&ok, "ping_replies"), 2, "{ok}");
+    assert_eq!(as_u64(&ok, "udp_echoes"), 2, "{ok}");
+
+    // A token added to the mounted directory is accepted once the relay has noticed it.
+    let before = bed.client(&["--token", "added-later", "--pings", "0", "--echoes", "0"]);
+    assert_eq!(before["status"], 403, "{before}");
+    std::fs::write(bed.dir.path().join("tokens/client-b"), "added-later").expect("write token");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while bed.metric("oxidize_relay_secret_reloads_total{result=\"tokens\"}") == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}",
+            bed.log("relay.log")
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let after = bed.client(&["--token", "added-later", "--pings", "1", "--echoes", "1"]);
+    assert_eq!(after["status"], 200, "{after}");
+    assert_eq!(as_u64(&after, "udp_echoes"), 1, "{after}");
+    let status = relay
+        .stop(Signal::SIGTERM, Duration::from_secs(15))
+        .expect("relay exits");
+    assert!(status.success(), "{}", bed.log("relay.log"));
+    assert!(bed.leftovers().is_empty(), "{:?}", bed.leftovers());
+}
+
 trait WaitJson {
     fn wait_with_output_ref(&mut self) -> serde_json::Value;
 }

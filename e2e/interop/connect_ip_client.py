@@ -126,6 +126,32 @@ async def recv_matching(client, pred, timeout):
             return pkt
 
 
+async def flood(client, src, args):
+    """Sends `--flood` UDP packets of `--size` bytes to `--flood-port` as fast as aioquic goes,
+    then waits for echoes; prints a "flood-start" line first so that a bench can sample CPU."""
+    print(json.dumps({"flood_start": True}), flush=True)
+    while not client.packets.empty():
+        client.packets.get_nowait()
+    payload = b"x" * max(0, args.size - 28)
+    pkt = capsule.udp(src, args.target, 41000, args.flood_port, payload)
+    start = time.monotonic()
+    for i in range(args.flood):
+        client.h3.send_datagram(client.stream_id, b"\x00" + pkt)
+        if i % 32 == 31:
+            client.transmit()
+            await asyncio.sleep(0)
+    client.transmit()
+    sent_for = time.monotonic() - start
+    received = 0
+    while True:
+        try:
+            await asyncio.wait_for(client.packets.get(), 1.0)
+            received += 1
+        except asyncio.TimeoutError:
+            break
+    return {"sent": args.flood, "received": received, "send_seconds": round(sent_for, 3)}
+
+
 async def main(args):
     host, port = args.relay.rsplit(":", 1)
     config = QuicConfiguration(
@@ -174,6 +200,8 @@ async def main(args):
             echoes += pkt is not None
         result["udp_echoes"] = echoes
         result["foreign_packets"] = client.foreign
+        if args.flood > 0:
+            result["flood"] = await flood(client, src, args)
         if args.hold > 0:
             print(json.dumps({"holding": True, **result}), flush=True)
             try:
@@ -199,6 +227,9 @@ if __name__ == "__main__":
     p.add_argument("--spoof-source", default="10.99.0.250")
     p.add_argument("--unassigned-source", default="10.99.0.2")
     p.add_argument("--hold", type=float, default=0)
+    p.add_argument("--flood", type=int, default=0)
+    p.add_argument("--flood-port", type=int, default=7007)
+    p.add_argument("--size", type=int, default=100)
     try:
         asyncio.run(main(p.parse_args()))
     except Exception as e:  # noqa: BLE001 - the test reads the JSON line

@@ -110,6 +110,7 @@ pub fn render_snapshots(shared: &Shared, s: &[WorkerSnapshot]) -> String {
             ("accepted", c(|w| w.core.connections_accepted)),
             ("refused", c(|w| w.core.connections_refused)),
             ("retry", c(|w| w.core.retries_sent)),
+            ("throttled", c(|w| w.core.connections_throttled)),
         ],
     );
     o.one(
@@ -191,6 +192,7 @@ pub fn render_snapshots(shared: &Shared, s: &[WorkerSnapshot]) -> String {
             ),
             ("not_implemented", c(|w| w.core.rejected.not_implemented)),
             ("pool_exhausted", c(|w| w.core.rejected.pool_exhausted)),
+            ("throttled", c(|w| w.core.rejected.throttled)),
         ],
     );
     o.labelled(

@@ -103,6 +103,11 @@ relay:
 
     /// Starts the relay (AF_XDP) in the relay namespace and waits until `/readyz` says ready.
     pub(crate) fn start_relay(&self, log_name: &str) -> NsChild {
+        self.start_relay_with(log_name, &[])
+    }
+
+    /// Like [`RelayBed::start_relay`] with extra arguments (e.g. `--io udp`).
+    pub(crate) fn start_relay_with(&self, log_name: &str, extra: &[&str]) -> NsChild {
         let log = std::fs::File::create(self.dir.path().join(log_name)).expect("log file");
         let mut cmd = self
             .topo
@@ -110,6 +115,7 @@ relay:
             .command(env!("CARGO_BIN_EXE_oxidize-dataplane"));
         cmd.args(["relay", "--config"])
             .arg(self.dir.path().join("relay.yaml"))
+            .args(extra)
             .env("RUST_LOG", "info,oxidize_relay_core=debug")
             .stdout(Stdio::null())
             .stderr(log);
