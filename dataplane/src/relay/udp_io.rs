@@ -53,6 +53,14 @@ impl UdpIo {
             stats: IoStats::default(),
         })
     }
+
+    /// The bound address.
+    ///
+    /// # Errors
+    /// As `getsockname()`.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.socket.local_addr()
+    }
 }
 
 impl PacketIo for UdpIo {

@@ -330,3 +330,7 @@ fn snapshot(
         tun: tun_stats,
     }
 }
+
+#[cfg(test)]
+#[path = "worker_tests.rs"]
+mod tests;
