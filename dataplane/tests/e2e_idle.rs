@@ -21,9 +21,19 @@ fn root_e2e_killed_client_is_freed_after_idle_timeout() {
     let c = bed.start_client(NsId::Client, "oxc0", &[]);
     let (addr, _) = bed.wait_tunnel(NsId::Client, c, false, Duration::from_secs(20));
     let m = |bed: &Bed, n: &str| bed.metric(n, None).unwrap_or(u64::MAX);
-    assert_eq!(m(&bed, "oxidize_relay_sessions"), 1);
-    let in_use = m(&bed, "oxidize_relay_pool_addresses_in_use");
-    assert!(in_use >= 1, "pool in use: {in_use}");
+    bed.wait_metric(
+        "oxidize_relay_sessions",
+        None,
+        Duration::from_secs(5),
+        |v| v == 1,
+    );
+    let in_use = bed.wait_metric(
+        "oxidize_relay_pool_addresses_in_use",
+        None,
+        Duration::from_secs(5),
+        |v| v >= 1,
+    );
+    println!("session open, pool addresses in use: {in_use}");
 
     bed.stop_client(c, Signal::SIGKILL);
     let killed = Instant::now();
@@ -57,5 +67,10 @@ fn root_e2e_killed_client_is_freed_after_idle_timeout() {
     let c2 = bed.start_client(NsId::Client, "oxc0", &[]);
     let (addr2, took) = bed.wait_tunnel(NsId::Client, c2, false, Duration::from_secs(20));
     println!("new client after stale cleanup: {addr2} in {took:?}");
-    assert_eq!(m(&bed, "oxidize_relay_sessions"), 1);
+    bed.wait_metric(
+        "oxidize_relay_sessions",
+        None,
+        Duration::from_secs(5),
+        |v| v == 1,
+    );
 }

@@ -1,18 +1,28 @@
 //! The relay stopped with SIGTERM and with SIGKILL, then restarted: the client reconnects by
-//! itself and traffic resumes; the time to resume is printed.
+//! itself and traffic resumes; the time to resume is printed. Then a network outage longer
+//! than the idle timeout with the relay still running: the client reconnects with its session
+//! ticket and the relay accepts 0-RTT.
 
 mod e2e_common;
 
 use std::time::{Duration, Instant};
 
-use e2e_common::{start_or_skip, Bed, NsId};
+use e2e_common::{start_or_skip, Bed, NsId, IDLE_SECS, PORT};
 use nix::sys::signal::Signal;
-use oxidize_testbed::topology;
+use oxidize_testbed::{servers, topology};
 
-fn wait_ping(bed: &Bed, within: Duration) -> Duration {
+/// Waits until a UDP echo through the tunnel comes back (probes every 100 ms).
+fn wait_traffic(bed: &Bed, within: Duration) -> Duration {
     let start = Instant::now();
+    let echo = bed.topo.udp_echo_addr(false);
     loop {
-        if topology::ping(&bed.topo.client, topology::internet_ip(false), 1).unwrap_or(0) == 1 {
+        let ok = bed
+            .topo
+            .client
+            .run(|| servers::udp_echoes(echo, 1, 64, Duration::from_millis(100)))
+            .expect("enter client ns")
+            .unwrap_or(0);
+        if ok == 1 {
             return start.elapsed();
         }
         assert!(
@@ -21,8 +31,26 @@ fn wait_ping(bed: &Bed, within: Duration) -> Duration {
             bed.client_log(0),
             bed.relay_text()
         );
-        std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+fn iptables(bed: &Bed, op: &str) {
+    bed.topo
+        .client
+        .exec(
+            "iptables",
+            &[
+                op,
+                "OUTPUT",
+                "-p",
+                "udp",
+                "--dport",
+                &PORT.to_string(),
+                "-j",
+                "DROP",
+            ],
+        )
+        .expect("iptables in the client namespace");
 }
 
 #[test]
@@ -45,19 +73,39 @@ fn root_e2e_client_reconnects_after_relay_restarts() {
         assert_eq!(lost, 0, "traffic passed without a relay");
         let down = Instant::now();
         let ready = bed.start_relay().expect("restart the relay");
-        let resumed = wait_ping(&bed, Duration::from_secs(30));
+        let resumed = wait_traffic(&bed, Duration::from_secs(30));
         println!(
             "after {signal}: relay ready in {ready:?}, traffic resumed {resumed:?} after ready ({:?} after the restart began)",
             down.elapsed()
         );
     }
+    // Outage with the relay up: both sides time out; the client comes back with 0-RTT.
+    let zero_rtt_before = bed
+        .metric("oxidize_relay_zero_rtt_accepted_total", None)
+        .unwrap_or(0);
+    iptables(&bed, "-I");
+    let cut = Instant::now();
+    std::thread::sleep(Duration::from_secs(IDLE_SECS + 1));
+    iptables(&bed, "-D");
+    let resumed = wait_traffic(&bed, Duration::from_secs(30));
+    println!(
+        "after a {:?} outage (idle timeout {IDLE_SECS} s): traffic resumed {resumed:?} after the network came back",
+        cut.elapsed() - resumed
+    );
+    let zero_rtt = bed.wait_metric(
+        "oxidize_relay_zero_rtt_accepted_total",
+        None,
+        Duration::from_secs(5),
+        |v| v > zero_rtt_before,
+    );
+    println!("0-RTT handshakes accepted by the relay: {zero_rtt}");
+
     let log = bed.client_log(c);
     let resumes: Vec<&str> = log
         .lines()
         .filter(|l| l.starts_with("reconnected:"))
         .collect();
     println!("client reconnect lines:\n{}", resumes.join("\n"));
-    assert_eq!(resumes.len(), 2, "client log:\n{log}");
-    let zero_rtt = bed.metric("oxidize_relay_zero_rtt_accepted_total", None);
-    println!("0-RTT accepted by the restarted relay: {zero_rtt:?}");
+    assert_eq!(resumes.len(), 3, "client log:\n{log}");
+    assert!(resumes[2].contains("0-RTT accepted"), "{}", resumes[2]);
 }

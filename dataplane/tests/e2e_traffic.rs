@@ -143,6 +143,12 @@ fn root_e2e_traffic_through_the_relay() {
     assert_eq!(frag_creates, 0, "the client fragmented outer packets");
     assert_eq!(reasm, 0, "the relay reassembled outer fragments");
 
+    bed.wait_metric(
+        "oxidize_relay_tunnel_bytes_total",
+        Some("to_client"),
+        Duration::from_secs(5),
+        |v| v >= bytes,
+    );
     let m = |n: &str, l: Option<&str>| bed.metric(n, l).unwrap_or(0);
     println!(
         "relay metrics: connections {}, sessions {}, to_internet {} pkts / {} B, to_client {} pkts / {} B, drops {}",
@@ -154,7 +160,6 @@ fn root_e2e_traffic_through_the_relay() {
         m("oxidize_relay_tunnel_bytes_total", Some("to_client")),
         m("oxidize_relay_drops_total", None),
     );
-    assert!(m("oxidize_relay_tunnel_bytes_total", Some("to_client")) >= bytes);
 
     // A clean stop removes the client's device and routes.
     let status = bed.stop_client(c, nix::sys::signal::Signal::SIGTERM);

@@ -271,6 +271,30 @@ impl Bed {
         Some(metric_value(&text, name, labels))
     }
 
+    /// Waits (the relay publishes its counters periodically) until metric `name` satisfies
+    /// `ok`; returns the last value, panicking with the metrics text after `within`.
+    pub fn wait_metric(
+        &self,
+        name: &str,
+        labels: Option<&str>,
+        within: Duration,
+        ok: impl Fn(u64) -> bool,
+    ) -> u64 {
+        let start = Instant::now();
+        loop {
+            let v = self.metric(name, labels);
+            if let Some(v) = v.filter(|v| ok(*v)) {
+                return v;
+            }
+            assert!(
+                start.elapsed() < within,
+                "metric {name} {labels:?} = {v:?} did not reach the expected value within {within:?}; metrics:\n{}",
+                self.get("/metrics").unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Starts a client in `ns` with TUN `tun` (`extra` arguments appended).
     pub fn start_client(&mut self, id: NsId, tun: &str, extra: &[&str]) -> usize {
         let ns = self.ns(id);
@@ -312,6 +336,36 @@ impl Bed {
             tun: tun.to_owned(),
         });
         n
+    }
+
+    /// Asks client `n` for a status line (SIGUSR1) and returns its `rx=` packet count.
+    pub fn status_rx_packets(&self, n: usize) -> u64 {
+        let before = self.client_log(n).matches("status: ").count();
+        let pid = self.clients[n]
+            .child
+            .as_ref()
+            .map(|c| c.id())
+            .expect("client running");
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), Signal::SIGUSR1)
+            .expect("SIGUSR1");
+        let start = Instant::now();
+        loop {
+            let log = self.client_log(n);
+            if log.matches("status: ").count() > before {
+                return log
+                    .lines()
+                    .rev()
+                    .find(|l| l.starts_with("status: "))
+                    .and_then(|l| l.split_whitespace().find(|w| w.starts_with("rx=")))
+                    .and_then(|w| w.trim_start_matches("rx=").parse().ok())
+                    .expect("rx= in the status line");
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "client {n} printed no status line:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// The client's log so far.
