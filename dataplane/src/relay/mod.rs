@@ -9,6 +9,7 @@
 //! Pure logic, tested without I/O: [`config`], [`pool_split`], [`metrics`], [`http::route`].
 
 pub mod config;
+pub mod doorbell;
 pub mod error;
 pub mod handoff;
 pub mod http;
@@ -249,6 +250,12 @@ fn serve<I: PacketIo + Send + 'static>(
     let mut tuns: Vec<Option<egress::TunQueue>> = tun_queues.into_iter().map(Some).collect();
     tuns.resize_with(settings.workers, || None);
     let mut controls: Vec<Sender<Control>> = Vec::new();
+    let doorbells = Arc::new(
+        (0..settings.workers)
+            .map(|_| doorbell::Doorbell::new())
+            .collect::<std::io::Result<Vec<_>>>()
+            .context("eventfd() for the worker doorbells")?,
+    );
     let mut handles: Vec<JoinHandle<std::io::Result<()>>> = Vec::new();
     for (id, ((io, core), (rings, tun))) in ios
         .into_iter()
@@ -268,6 +275,7 @@ fn serve<I: PacketIo + Send + 'static>(
             rings,
             control: rx,
             shared: shared.clone(),
+            doorbells: doorbells.clone(),
         };
         let handle = std::thread::Builder::new()
             .name(format!("relay-worker-{id}"))
@@ -282,8 +290,9 @@ fn serve<I: PacketIo + Send + 'static>(
     }
     shared.io_ready.store(true, Ordering::Relaxed);
     let broadcast = |msg: &dyn Fn() -> Control| {
-        for c in &controls {
+        for (c, bell) in controls.iter().zip(doorbells.iter()) {
             let _ = c.send(msg());
+            bell.ring_always();
         }
     };
     let mut watch =

@@ -21,6 +21,7 @@ use oxidize_relay_core::cid;
 use oxidize_relay_core::relay::RelayCore;
 use quinn_proto::ServerConfig;
 
+use super::doorbell::Doorbell;
 use super::handoff::{Handoff, Rings};
 use super::io::{PacketIo, BATCH};
 use super::pool_split::PoolSplit;
@@ -39,9 +40,9 @@ pub enum Control {
     Close,
 }
 
-/// Longest `poll()` sleep: bounds how late a hand-off or control message is seen by an idle
-/// worker.
-const IDLE_POLL: Duration = Duration::from_millis(2);
+/// Longest `poll()` sleep (hand-offs and control messages ring the worker's doorbell, so this
+/// only bounds how stale the published counters of an idle worker get).
+const IDLE_POLL: Duration = Duration::from_millis(100);
 /// How often counters are published.
 const PUBLISH_EVERY: Duration = Duration::from_millis(250);
 /// How long closing connections get to send CONNECTION_CLOSE before the worker exits.
@@ -69,6 +70,8 @@ pub struct Worker<I: PacketIo> {
     pub control: Receiver<Control>,
     /// Shared state (counters, running flag).
     pub shared: Arc<Shared>,
+    /// Every worker's doorbell (index = worker id).
+    pub doorbells: Arc<Vec<Doorbell>>,
 }
 
 impl<I: PacketIo> std::fmt::Debug for Worker<I> {
@@ -109,6 +112,7 @@ impl<I: PacketIo> Worker<I> {
             rings,
             control,
             shared,
+            doorbells,
         } = self;
         let id = *id;
         let slot = &shared.workers[id];
@@ -121,6 +125,7 @@ impl<I: PacketIo> Worker<I> {
         let mut tun_lens = [0usize; BATCH];
         let mut last_publish = Instant::now();
         let mut closing: Option<Instant> = None;
+        let mut dirty = false;
         loop {
             let now = Instant::now();
             loop {
@@ -160,7 +165,10 @@ impl<I: PacketIo> Worker<I> {
                             data: BytesMut::from(r.payload),
                         };
                         match rings.outbound[w].as_mut().map(|p| p.push(msg)) {
-                            Some(Ok(())) => c.handoff.quic_out += 1,
+                            Some(Ok(())) => {
+                                c.handoff.quic_out += 1;
+                                doorbells[w].ring();
+                            }
                             _ => c.handoff.ring_full += 1,
                         }
                     }
@@ -210,7 +218,10 @@ impl<I: PacketIo> Worker<I> {
                                 Some(w) => {
                                     let msg = Handoff::Tunnel(packet.to_vec());
                                     match rings.outbound[w].as_mut().map(|p| p.push(msg)) {
-                                        Some(Ok(())) => c.handoff.tunnel_out += 1,
+                                        Some(Ok(())) => {
+                                            c.handoff.tunnel_out += 1;
+                                            doorbells[w].ring();
+                                        }
                                         _ => c.handoff.ring_full += 1,
                                     }
                                 }
@@ -263,8 +274,13 @@ impl<I: PacketIo> Worker<I> {
             work += sent;
             io.flush()?;
 
-            // 7. Counters.
-            if now.duration_since(last_publish) >= PUBLISH_EVERY || closing.is_some() {
+            // 7. Counters: every PUBLISH_EVERY while busy, and whenever the worker goes idle
+            // after doing something (so that idle counters are current).
+            dirty |= work > 0;
+            let going_idle = work == 0 && dirty;
+            if going_idle || now.duration_since(last_publish) >= PUBLISH_EVERY || closing.is_some()
+            {
+                dirty = false;
                 last_publish = now;
                 let snap = snapshot(core, io.stats(), &c, tun.as_ref());
                 if let Ok(mut s) = slot.snapshot.lock() {
@@ -272,20 +288,33 @@ impl<I: PacketIo> Worker<I> {
                 }
             }
 
-            // 8. Idle: sleep until a descriptor is readable, the next timer, or IDLE_POLL.
+            // 8. Idle: sleep until a descriptor is readable, the doorbell rings, the next
+            // timer, or IDLE_POLL.
             if work == 0 {
+                let bell = &doorbells[id];
+                bell.prepare_sleep();
+                if rings.inbound.iter().any(|r| !r.is_empty()) {
+                    bell.woke();
+                    continue;
+                }
                 let timeout = core.poll_timeout().map_or(IDLE_POLL, |t| {
                     t.saturating_duration_since(now).min(IDLE_POLL)
                 });
                 let ms = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
                 let packet_fd = PollFd::new(io.poll_fd(), PollFlags::POLLIN);
+                let bell_fd = PollFd::new(bell.fd(), PollFlags::POLLIN);
                 let polled = match tun.as_ref() {
                     Some(t) => nix::poll::poll(
-                        &mut [packet_fd, PollFd::new(t.as_fd(), PollFlags::POLLIN)],
+                        &mut [
+                            packet_fd,
+                            bell_fd,
+                            PollFd::new(t.as_fd(), PollFlags::POLLIN),
+                        ],
                         PollTimeout::from(ms),
                     ),
-                    None => nix::poll::poll(&mut [packet_fd], PollTimeout::from(ms)),
+                    None => nix::poll::poll(&mut [packet_fd, bell_fd], PollTimeout::from(ms)),
                 };
+                bell.woke();
                 match polled {
                     Ok(_) | Err(nix::Error::EINTR) => {}
                     Err(e) => return Err(std::io::Error::from(e)),

@@ -16,6 +16,7 @@ use oxidize_relay_core::tls;
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 
 use super::{Control, Worker};
+use crate::relay::doorbell::Doorbell;
 use crate::relay::handoff;
 use crate::relay::pool_split::PoolSplit;
 use crate::relay::state::Shared;
@@ -46,6 +47,10 @@ fn packets_on_the_wrong_worker_reach_the_owner() {
     let mut addrs = Vec::new();
     let mut controls = Vec::new();
     let mut handles = Vec::new();
+    let doorbells = Arc::new(vec![
+        Doorbell::new().expect("eventfd"),
+        Doorbell::new().expect("eventfd"),
+    ]);
     for (id, rings) in handoff::mesh(2, 64).into_iter().enumerate() {
         let io = UdpIo::bind(loopback).expect("bind loopback");
         addrs.push(io.local_addr().expect("addr"));
@@ -73,6 +78,7 @@ fn packets_on_the_wrong_worker_reach_the_owner() {
             rings,
             control: rx,
             shared: shared.clone(),
+            doorbells: doorbells.clone(),
         };
         handles.push(std::thread::spawn(move || worker.run()));
     }
@@ -135,8 +141,9 @@ fn packets_on_the_wrong_worker_reach_the_owner() {
         }
         std::thread::sleep(Duration::from_millis(2));
     }
-    for c in &controls {
+    for (c, bell) in controls.iter().zip(doorbells.iter()) {
         c.send(Control::Close).expect("worker alive");
+        bell.ring_always();
     }
     for h in handles {
         h.join().expect("worker thread").expect("worker result");
