@@ -24,7 +24,7 @@ MIB="${DEMO_MIB:-64}"
 PORT=4433
 METRICS=127.0.0.1:9464
 NAME=relay.oxidize.demo
-BIN="$ROOT/target/release"
+BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release"
 WORK="$(mktemp -d /tmp/oxidize-demo.XXXXXX)"
 BED_PID="" RELAY_PID="" CLIENT_PID=""
 
@@ -72,6 +72,8 @@ wait_for 20 "the test bed" test -s "$WORK/bed"
 # shellcheck disable=SC1090
 source "$WORK/bed"
 echo "client=$client relay=$relay internet=$internet"
+# For foreground commands only: a backgrounded shell function would be a subshell whose pid
+# is not the program's.
 in_ns() { local ns="$1"; shift; ip netns exec "$ns" "$@"; }
 
 step "TLS certificate (demo CA) and a client token"
@@ -107,14 +109,15 @@ YAML
 echo "config: $WORK/relay.yaml (pool 10.99.0.0/24 + fd99::/64, egress NAT via r-wan)"
 
 step "starting the relay on AF_XDP (r-cli, 2 queues, 2 workers)"
-in_ns "$relay" "$BIN/oxidize-dataplane" relay --config "$WORK/relay.yaml" --io xdp >"$WORK/relay.log" 2>&1 &
+# `ip netns exec` execs the program, so $! is the relay's own pid (signals reach it directly).
+ip netns exec "$relay" "$BIN/oxidize-dataplane" relay --config "$WORK/relay.yaml" --io xdp >"$WORK/relay.log" 2>&1 &
 RELAY_PID=$!
 wait_for 30 "the relay's /readyz" in_ns "$relay" "$BIN/oxidize-testbed" http-get "$METRICS" /readyz
 echo "relay ready: XDP program attached to r-cli, AF_XDP sockets on queues 0 and 1"
 in_ns "$relay" ip -d link show dev r-cli | grep -o 'prog/xdp id [0-9]*' || true
 
 step "starting oxidize-client (full tunnel through TUN oxc0)"
-in_ns "$client" "$BIN/oxidize-client" "10.77.1.1:$PORT" --server-name "$NAME" \
+ip netns exec "$client" "$BIN/oxidize-client" "10.77.1.1:$PORT" --server-name "$NAME" \
   --ca-file "$WORK/ca.pem" --token-file "$WORK/client.token" --tun oxc0 --status-interval 0 \
   >"$WORK/client.log" 2>&1 &
 CLIENT_PID=$!
