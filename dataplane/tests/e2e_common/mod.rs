@@ -60,6 +60,8 @@ pub struct Bed {
     pub topo: Topology,
     /// Certificates, tokens, config, logs.
     pub dir: tempfile::TempDir,
+    /// The token file the next client gets (`None`: no token).
+    pub token_file: Option<PathBuf>,
     relay_starts: u32,
 }
 
@@ -137,7 +139,9 @@ impl Bed {
         let dir = tempfile::tempdir().expect("temp dir");
         write_certs(dir.path());
         fs::write(dir.path().join("relay.yaml"), config_yaml(dir.path())).expect("write config");
+        let token_file = Some(dir.path().join("client.token"));
         Bed {
+            token_file,
             extra: Vec::new(),
             relay: None,
             clients: Vec::new(),
@@ -307,8 +311,12 @@ impl Bed {
             .args(["--server-name", SERVER_NAME, "--tun", tun])
             .arg("--ca-file")
             .arg(self.dir.path().join("ca.pem"))
-            .arg("--token-file")
-            .arg(self.dir.path().join("client.token"))
+            .args(
+                self.token_file
+                    .iter()
+                    .flat_map(|t| [std::ffi::OsStr::new("--token-file"), t.as_os_str()]),
+            )
+            .env_remove("OXIDIZE_TOKEN")
             .args([
                 "--idle-timeout",
                 "5",
