@@ -163,8 +163,8 @@ fn root_relay_sigterm_closes_cleanly_and_sigkill_restarts() {
 }
 
 #[test]
-fn root_relay_udp_backend_and_token_reload() {
-    if !oxidize_testbed::require_root("root_relay_udp_backend_and_token_reload") {
+fn root_relay_udp_backend_and_secret_reload() {
+    if !oxidize_testbed::require_root("root_relay_udp_backend_and_secret_reload") {
         return;
     }
     let bed = RelayBed::new();
@@ -195,6 +195,27 @@ fn root_relay_udp_backend_and_token_reload() {
     let after = bed.client(&["--token", "added-later", "--pings", "1", "--echoes", "1"]);
     assert_eq!(after["status"], 200, "{after}");
     assert_eq!(as_u64(&after, "udp_echoes"), 1, "{after}");
+
+    // A new certificate from a new CA: once reloaded, a client that trusts only the new CA
+    // connects (so the relay serves the new certificate).
+    relay_support::write_certs(bed.dir.path());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while bed.metric("oxidize_relay_secret_reloads_total{result=\"tls\"}") == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}",
+            bed.log("relay.log")
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let rotated = bed.client(&["--token", TOKEN, "--pings", "1", "--echoes", "0"]);
+    assert_eq!(
+        rotated["status"],
+        200,
+        "{rotated}\n{}",
+        bed.log("relay.log")
+    );
+
     let status = relay
         .stop(Signal::SIGTERM, Duration::from_secs(15))
         .expect("relay exits");

@@ -110,40 +110,63 @@ fn serve_one(mut stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
     stream.flush()
 }
 
-/// Binds `addr` and serves on a thread until `stop` is set.
+/// The running endpoint.
+#[derive(Debug)]
+pub struct HttpServer {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    handle: JoinHandle<()>,
+}
+
+impl HttpServer {
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops the thread: sets the flag and wakes the blocking `accept` with one connection.
+    pub fn shutdown(self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        let _ = self.handle.join();
+    }
+}
+
+/// Binds `addr` and serves on a thread (blocking in `accept`) until [`HttpServer::shutdown`].
 ///
 /// # Errors
 /// [`Error::Io`] when the address cannot be bound.
-pub fn spawn(
-    addr: SocketAddr,
-    shared: Arc<Shared>,
-    stop: Arc<AtomicBool>,
-) -> Result<(SocketAddr, JoinHandle<()>)> {
+pub fn spawn(addr: SocketAddr, shared: Arc<Shared>) -> Result<HttpServer> {
     let listener = TcpListener::bind(addr).map_err(|e| {
         Error::io(
             format!("binding the metrics/health endpoint {addr} (metricsAddr)"),
             e,
         )
     })?;
-    let local = listener
+    let mut local = listener
         .local_addr()
         .map_err(|e| Error::io("reading the endpoint address", e))?;
-    listener
-        .set_nonblocking(true)
-        .map_err(|e| Error::io("setting the endpoint non-blocking", e))?;
+    if local.ip().is_unspecified() {
+        // Wake-up connections go to loopback of the same family.
+        local.set_ip(match local {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
     let handle = std::thread::Builder::new()
         .name("relay-http".into())
         .spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((stream, _)) => {
-                        let _ = stream.set_nonblocking(false);
+            for stream in listener.incoming() {
+                if flag.load(Ordering::SeqCst) {
+                    break;
+                }
+                match stream {
+                    Ok(stream) => {
                         if let Err(e) = serve_one(stream, &shared) {
                             tracing::debug!(error = %e, "http: request failed");
                         }
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        std::thread::sleep(Duration::from_millis(50));
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "http: accept failed");
@@ -153,7 +176,11 @@ pub fn spawn(
             }
         })
         .map_err(|e| Error::io("spawning the HTTP thread", e))?;
-    Ok((local, handle))
+    Ok(HttpServer {
+        addr: local,
+        stop,
+        handle,
+    })
 }
 
 #[cfg(test)]
@@ -186,17 +213,14 @@ mod tests {
     #[test]
     fn serves_over_tcp() {
         let shared = Arc::new(Shared::new(1));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (addr, handle) =
-            spawn("127.0.0.1:0".parse().expect("addr"), shared, stop.clone()).expect("bind");
-        let mut s = TcpStream::connect(addr).expect("connect");
+        let server = spawn("127.0.0.1:0".parse().expect("addr"), shared).expect("bind");
+        let mut s = TcpStream::connect(server.addr()).expect("connect");
         s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
             .expect("write");
         let mut out = String::new();
         s.read_to_string(&mut out).expect("read");
         assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out}");
         assert!(out.ends_with("ok\n"));
-        stop.store(true, Ordering::Relaxed);
-        handle.join().expect("join");
+        server.shutdown();
     }
 }

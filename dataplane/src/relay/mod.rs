@@ -104,9 +104,8 @@ pub fn run(args: &RelayArgs) -> anyhow::Result<()> {
     let tokens = secrets::load_tokens(&settings.tokens_dir)?;
     let shared = Arc::new(Shared::new(settings.workers));
     shared.tls_loaded.store(true, Ordering::Relaxed);
-    let http_stop = Arc::new(AtomicBool::new(false));
-    let (http_addr, http) = http::spawn(settings.metrics_addr, shared.clone(), http_stop.clone())?;
-    tracing::info!(%http_addr, "relay: /healthz /readyz /metrics");
+    let http = http::spawn(settings.metrics_addr, shared.clone())?;
+    tracing::info!(http_addr = %http.addr(), "relay: /healthz /readyz /metrics");
 
     let link = oxidize_xdp::netlink::link_info(&settings.interface)
         .with_context(|| format!("interface {} (config `interface`)", settings.interface))?;
@@ -175,8 +174,7 @@ pub fn run(args: &RelayArgs) -> anyhow::Result<()> {
         }
     })();
     let teardown = egress.teardown();
-    http_stop.store(true, Ordering::Relaxed);
-    let _ = http.join();
+    http.shutdown();
     result?;
     teardown?;
     tracing::info!("relay: stopped cleanly");

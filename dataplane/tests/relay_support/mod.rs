@@ -34,7 +34,8 @@ fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-fn write_certs(dir: &Path) {
+/// Writes a fresh CA (`ca.pem`) and a `relay.test` certificate it signed (`tls.crt`, `tls.key`).
+pub(crate) fn write_certs(dir: &Path) {
     use rcgen::{
         BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
         KeyUsagePurpose,
