@@ -196,6 +196,25 @@ mod tests {
     }
 
     #[test]
+    fn ca_file_with_a_certificate_builds_a_quic_config() -> Result<(), Box<dyn std::error::Error>> {
+        let key = rcgen::KeyPair::generate()?;
+        let cert =
+            rcgen::CertificateParams::new(vec!["relay.test".to_owned()])?.self_signed(&key)?;
+        let dir = tempfile::tempdir()?;
+        let f = dir.path().join("ca.pem");
+        std::fs::write(&f, cert.pem())?;
+        let roots = load_roots(Some(&f))?;
+        assert_eq!(roots.len(), 1);
+        quic_config(
+            &roots,
+            Duration::from_secs(30),
+            Duration::from_secs(10),
+            1452,
+        )?;
+        Ok(())
+    }
+
+    #[test]
     fn resolve_rejects_missing_port() {
         assert!(matches!(
             resolve("10.77.1.1"),
