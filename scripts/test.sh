@@ -26,7 +26,7 @@ section "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 section "cargo test"
-cargo test --workspace --locked "$@"
+cargo test --workspace --locked --no-fail-fast "$@"
 
 for check in scripts/checks/*.sh; do
   [[ -e "$check" ]] || continue
