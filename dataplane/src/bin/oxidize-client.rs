@@ -38,6 +38,9 @@ struct Cli {
     /// Route only this prefix through the tunnel (repeatable); without it: full tunnel.
     #[arg(long = "route", value_name = "CIDR")]
     routes: Vec<IpNet>,
+    /// One packet per TUN read and write (no GSO/GRO batching through the virtio-net header).
+    #[arg(long)]
+    no_tun_offload: bool,
     /// Outer link MTU towards the relay (default: the outgoing interface's MTU).
     #[arg(long)]
     outer_mtu: Option<u32>,
@@ -79,6 +82,7 @@ fn options(cli: Cli) -> anyhow::Result<ClientOptions> {
         } else {
             RouteSpec::Prefixes(cli.routes)
         },
+        tun_offload: !cli.no_tun_offload,
         outer_mtu: cli.outer_mtu,
         idle_timeout: secs("idle-timeout", cli.idle_timeout)?,
         keepalive: secs("keepalive", cli.keepalive)?,

@@ -30,6 +30,8 @@ pub struct ClientOptions {
     pub tun_name: String,
     /// Routes through the tunnel.
     pub routes: RouteSpec,
+    /// Batch TUN reads and writes with GSO/GRO (virtio-net header) where the kernel allows it.
+    pub tun_offload: bool,
     /// Outer link MTU towards the relay; `None` reads the outgoing interface's MTU.
     pub outer_mtu: Option<u32>,
     /// QUIC idle timeout (the relay's may be shorter).

@@ -99,6 +99,7 @@ pub async fn run(opts: ClientOptions) -> Result<(), ClientError> {
         routes: opts.routes.clone(),
         original: Some(original),
         connect_timeout: opts.connect_timeout,
+        tun_offload: opts.tun_offload,
         tun: None,
         from_tun,
         to_relay,

@@ -51,6 +51,8 @@ pub struct Context {
     pub original: Option<OriginalRoute>,
     /// Time allowed until the tunnel is open.
     pub connect_timeout: Duration,
+    /// Batch TUN I/O with the kernel's GSO/GRO (virtio-net header).
+    pub tun_offload: bool,
     /// The device, once the first address arrived.
     pub tun: Option<Tun>,
     /// Packets read from the TUN.
@@ -312,6 +314,7 @@ fn assign(ctx: &mut Context, entries: &[AddressEntry]) -> Result<(), ClientError
         ctx.tun = Some(Tun::create(
             &ctx.tun_name,
             ctx.mtu.tun,
+            ctx.tun_offload,
             ctx.to_relay.clone(),
         )?);
     }

@@ -1,5 +1,10 @@
 //! The client's TUN device: created (stale one removed first), addressed, and served by two
 //! threads, a reader and a writer, so that one direction never waits on the other.
+//!
+//! With offload (the default; the kernel's virtio-net header on the TUN, as wireguard-go does)
+//! both directions are batched: one read returns a TCP/UDP GSO super-packet that is split into
+//! MTU-sized packets, and the writer coalesces up to [`tun_rs::IDEAL_BATCH_SIZE`] queued packets
+//! into GRO super-packets written with one syscall each.
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -8,7 +13,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use ipnet::IpNet;
-use tun_rs::SyncDevice;
+use tun_rs::{GROTable, SyncDevice, IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN};
 
 use super::error::ClientError;
 use super::routes::ip;
@@ -61,6 +66,7 @@ impl Tun {
     pub fn create(
         name: &str,
         mtu: u16,
+        offload: bool,
         to_relay: tokio::sync::mpsc::Sender<Vec<u8>>,
     ) -> Result<Tun, ClientError> {
         remove_stale(name);
@@ -71,9 +77,11 @@ impl Tun {
         let device = tun_rs::DeviceBuilder::new()
             .name(name)
             .packet_information(false)
+            .offload(offload)
             .enable(false)
             .build_sync()
             .map_err(tun_err)?;
+        let batched = device.tcp_gso();
         // No link-local address and no router solicitations: only the assigned addresses.
         let addr_gen = format!("/proc/sys/net/ipv6/conf/{name}/addr_gen_mode");
         if let Err(e) = std::fs::write(&addr_gen, "1") {
@@ -84,14 +92,21 @@ impl Tun {
         let (to_tun, from_driver) = std::sync::mpsc::sync_channel(WRITE_QUEUE);
         let write_drops = Arc::new(AtomicU64::new(0));
         let closing = Arc::new(AtomicBool::new(false));
-        spawn_reader(Arc::clone(&device), to_relay, Arc::clone(&closing), name)?;
+        spawn_reader(
+            Arc::clone(&device),
+            to_relay,
+            Arc::clone(&closing),
+            batched,
+            name,
+        )?;
         spawn_writer(
             Arc::clone(&device),
             from_driver,
             Arc::clone(&write_drops),
+            batched,
             name,
         )?;
-        tracing::info!(device = name, mtu, "TUN device up");
+        tracing::info!(device = name, mtu, offload = batched, "TUN device up");
         Ok(Tun {
             name: name.to_owned(),
             device,
@@ -172,20 +187,32 @@ fn spawn_reader(
     device: Arc<SyncDevice>,
     to_relay: tokio::sync::mpsc::Sender<Vec<u8>>,
     closing: Arc<AtomicBool>,
+    batched: bool,
     name: &str,
 ) -> Result<(), ClientError> {
     std::thread::Builder::new()
         .name(format!("{name}-read"))
         .spawn(move || {
-            let mut buf = vec![0u8; 65536];
+            let mut raw = vec![0u8; VIRTIO_NET_HDR_LEN + 65536];
+            let mut bufs = vec![vec![0u8; 65536]; if batched { IDEAL_BATCH_SIZE } else { 1 }];
+            let mut sizes = vec![0usize; bufs.len()];
             loop {
-                match device.recv(&mut buf) {
-                    Ok(0) => continue,
+                let read = if batched {
+                    device.recv_multiple(&mut raw, &mut bufs, &mut sizes, 0)
+                } else {
+                    device.recv(&mut bufs[0]).map(|n| {
+                        sizes[0] = n;
+                        1
+                    })
+                };
+                match read {
                     Ok(n) => {
-                        // Waits when the driver is behind: the kernel queues (and drops) in
-                        // the TUN instead, and the writer thread is unaffected.
-                        if to_relay.blocking_send(buf[..n].to_vec()).is_err() {
-                            return;
+                        for (buf, &len) in bufs.iter().zip(&sizes).take(n) {
+                            // Waits when the driver is behind: the kernel queues (and drops)
+                            // in the TUN instead, and the writer thread is unaffected.
+                            if len > 0 && to_relay.blocking_send(buf[..len].to_vec()).is_err() {
+                                return;
+                            }
                         }
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -211,15 +238,39 @@ fn spawn_writer(
     device: Arc<SyncDevice>,
     from_driver: Receiver<Bytes>,
     drops: Arc<AtomicU64>,
+    batched: bool,
     name: &str,
 ) -> Result<(), ClientError> {
     std::thread::Builder::new()
         .name(format!("{name}-write"))
         .spawn(move || {
-            while let Ok(packet) = from_driver.recv() {
-                if let Err(e) = device.send(&packet) {
-                    drops.fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!(error = %e, len = packet.len(), "TUN write failed");
+            let mut gro = GROTable::default();
+            let mut bufs: Vec<Vec<u8>> = Vec::with_capacity(IDEAL_BATCH_SIZE);
+            while let Ok(first) = from_driver.recv() {
+                if !batched {
+                    if let Err(e) = device.send(&first) {
+                        drops.fetch_add(1, Ordering::Relaxed);
+                        tracing::debug!(error = %e, len = first.len(), "TUN write failed");
+                    }
+                    continue;
+                }
+                // Everything queued right now, behind the virtio-net header room.
+                bufs.clear();
+                let mut next = Some(first);
+                while let Some(packet) = next {
+                    let mut b = Vec::with_capacity(VIRTIO_NET_HDR_LEN + packet.len());
+                    b.resize(VIRTIO_NET_HDR_LEN, 0);
+                    b.extend_from_slice(&packet);
+                    bufs.push(b);
+                    next = if bufs.len() < IDEAL_BATCH_SIZE {
+                        from_driver.try_recv().ok()
+                    } else {
+                        None
+                    };
+                }
+                if let Err(e) = device.send_multiple(&mut gro, &mut bufs, VIRTIO_NET_HDR_LEN) {
+                    drops.fetch_add(bufs.len() as u64, Ordering::Relaxed);
+                    tracing::debug!(error = %e, packets = bufs.len(), "TUN batch write failed");
                 }
             }
         })
