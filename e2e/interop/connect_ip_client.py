@@ -152,6 +152,24 @@ async def flood(client, src, args):
     return {"sent": args.flood, "received": received, "send_seconds": round(sent_for, 3)}
 
 
+async def sink(client, src, args):
+    """Opens a UDP flow to `--sink-port` with one packet (so that the relay's NAT lets replies
+    in), says "sink_ready", then counts what arrives until 1.5 s pass without a packet."""
+    while not client.packets.empty():
+        client.packets.get_nowait()
+    client.send_packet(capsule.udp(src, args.target, 42000, args.sink_port, b"open"))
+    print(json.dumps({"sink_ready": True}), flush=True)
+    received = 0
+    first = True
+    while True:
+        try:
+            await asyncio.wait_for(client.packets.get(), 10.0 if first else 1.5)
+            received += 1
+            first = False
+        except asyncio.TimeoutError:
+            return received
+
+
 async def main(args):
     host, port = args.relay.rsplit(":", 1)
     config = QuicConfiguration(
@@ -202,6 +220,8 @@ async def main(args):
         result["foreign_packets"] = client.foreign
         if args.flood > 0:
             result["flood"] = await flood(client, src, args)
+        if args.sink_port > 0:
+            result["sink_received"] = await sink(client, src, args)
         if args.hold > 0:
             print(json.dumps({"holding": True, **result}), flush=True)
             try:
@@ -230,6 +250,7 @@ if __name__ == "__main__":
     p.add_argument("--flood", type=int, default=0)
     p.add_argument("--flood-port", type=int, default=7007)
     p.add_argument("--size", type=int, default=100)
+    p.add_argument("--sink-port", type=int, default=0)
     try:
         asyncio.run(main(p.parse_args()))
     except Exception as e:  # noqa: BLE001 - the test reads the JSON line
