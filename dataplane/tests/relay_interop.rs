@@ -39,6 +39,12 @@ fn root_relay_interop_tunnel_auth_spoofing_two_clients() {
     assert_eq!(as_u64(&ok, "udp_echoes"), 3, "{ok}");
     assert!(as_u64(&ok, "routes") >= 1, "{ok}");
     assert!(bed.metric("oxidize_relay_tunnel_packets_total{direction=\"to_client\"}") >= 6);
+    std::thread::sleep(Duration::from_millis(1100)); // the XDP counters are read every second
+    assert!(bed.metric("oxidize_relay_xdp_packets_total{action=\"redirected\"}") > 0);
+    assert_eq!(
+        bed.metric("oxidize_relay_xsk_events_total{worker=\"0\",kind=\"rx_invalid_descs\"}"),
+        0
+    );
 
     // Wrong token: 403, and nothing it sends reaches the internet host.
     let served = echo.served();

@@ -54,6 +54,10 @@ pub trait PacketIo {
     fn poll_fd(&self) -> BorrowedFd<'_>;
     /// Counters.
     fn stats(&self) -> IoStats;
+    /// The kernel's AF_XDP socket statistics (one `getsockopt`; AF_XDP only).
+    fn xsk_statistics(&self) -> Option<oxidize_xdp::stats::XskStatistics> {
+        None
+    }
     /// Completes outstanding sends before the worker exits.
     fn finish(&mut self) {}
 }

@@ -302,6 +302,45 @@ pub fn render_snapshots(shared: &Shared, s: &[WorkerSnapshot]) -> String {
         "Errors reading the TUN device.",
         c(|w| w.tun.read_errors),
     );
+    if s.iter().any(|w| w.xsk.is_some()) {
+        o.family(
+            "xsk_events_total",
+            "counter",
+            "The kernel's AF_XDP socket statistics (XDP_STATISTICS), per worker and kind.",
+        );
+        for (i, w) in s.iter().enumerate() {
+            let Some(x) = w.xsk else { continue };
+            let id = i.to_string();
+            for (kind, v) in [
+                ("rx_dropped", x.rx_dropped),
+                ("rx_invalid_descs", x.rx_invalid_descs),
+                ("tx_invalid_descs", x.tx_invalid_descs),
+                ("rx_ring_full", x.rx_ring_full),
+                ("fill_ring_empty", x.rx_fill_ring_empty_descs),
+                ("tx_ring_empty", x.tx_ring_empty_descs),
+            ] {
+                o.sample("xsk_events_total", &[("worker", &id), ("kind", kind)], v);
+            }
+        }
+    }
+    let xdp = match shared.xdp_counters.lock() {
+        Ok(g) => *g,
+        Err(p) => *p.into_inner(),
+    };
+    if let Some(counters) = xdp {
+        o.family(
+            "xdp_packets_total",
+            "counter",
+            "Packets seen by the XDP program, by action (redirected to AF_XDP or passed, and why).",
+        );
+        for c in oxidize_xdp::XdpCounter::ALL {
+            o.sample(
+                "xdp_packets_total",
+                &[("action", c.label())],
+                counters[c as usize],
+            );
+        }
+    }
     o.labelled(
         "secret_reloads_total",
         "counter",
@@ -351,7 +390,18 @@ mod tests {
         use std::io::Write;
         use std::process::{Command, Stdio};
         let shared = Shared::new(2);
-        let text = render(&shared);
+        if let Ok(mut g) = shared.xdp_counters.lock() {
+            *g = Some([1, 2, 3, 4, 5, 6, 7, 8]);
+        }
+        let snap = WorkerSnapshot {
+            xsk: Some(oxidize_xdp::stats::XskStatistics::default()),
+            ..WorkerSnapshot::default()
+        };
+        let text = render_snapshots(&shared, &[snap, snap]);
+        assert!(text.contains("oxidize_relay_xdp_packets_total{action=\"pass_not_ip\"} 2\n"));
+        assert!(
+            text.contains("oxidize_relay_xsk_events_total{worker=\"1\",kind=\"rx_dropped\"} 0\n")
+        );
         let child = Command::new("promtool")
             .args(["check", "metrics"])
             .stdin(Stdio::piped())

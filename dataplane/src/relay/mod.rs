@@ -152,7 +152,15 @@ pub fn run(args: &RelayArgs) -> anyhow::Result<()> {
                     ios.push(xdp_io::XdpIo::new(socket, link.ifindex, mac));
                 }
                 tracing::info!(interface = %settings.interface, mode = mode.as_str(), "relay: XDP attached, AF_XDP sockets registered");
-                let r = serve(&settings, &shared, &stop, ios, cores, tun_queues);
+                let r = serve(
+                    &settings,
+                    &shared,
+                    &stop,
+                    Some(&program),
+                    ios,
+                    cores,
+                    tun_queues,
+                );
                 drop(program);
                 tracing::info!("relay: XDP program detached");
                 r
@@ -169,7 +177,7 @@ pub fn run(args: &RelayArgs) -> anyhow::Result<()> {
                     })?;
                     ios.push(io);
                 }
-                serve(&settings, &shared, &stop, ios, cores, tun_queues)
+                serve(&settings, &shared, &stop, None, ios, cores, tun_queues)
             }
         }
     })();
@@ -240,6 +248,7 @@ fn serve<I: PacketIo + Send + 'static>(
     settings: &RelaySettings,
     shared: &Arc<Shared>,
     stop: &AtomicBool,
+    program: Option<&XdpProgram>,
     ios: Vec<I>,
     cores: Vec<RelayCore>,
     tun_queues: Vec<egress::TunQueue>,
@@ -296,12 +305,21 @@ fn serve<I: PacketIo + Send + 'static>(
     let mut watch =
         secrets::SecretWatch::new(&settings.tls_cert, &settings.tls_key, &settings.tokens_dir);
     let mut last_watch = Instant::now();
+    let mut last_xdp = Instant::now()
+        .checked_sub(Duration::from_secs(1))
+        .unwrap_or_else(Instant::now);
     let mut failed: Option<String> = None;
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(50));
         if let Some(i) = handles.iter().position(|h| h.is_finished()) {
             failed = Some(format!("worker {i} stopped unexpectedly"));
             break;
+        }
+        if let Some(p) = program {
+            if last_xdp.elapsed() >= Duration::from_secs(1) {
+                last_xdp = Instant::now();
+                refresh_xdp_counters(p, shared);
+            }
         }
         if last_watch.elapsed() >= SECRET_POLL {
             last_watch = Instant::now();
@@ -340,6 +358,21 @@ fn serve<I: PacketIo + Send + 'static>(
         bail!("relay workers failed: {}", errors.join("; "));
     }
     Ok(())
+}
+
+fn refresh_xdp_counters(program: &XdpProgram, shared: &Shared) {
+    match program.counters() {
+        Ok(c) => {
+            let mut totals = [0u64; 8];
+            for k in oxidize_xdp::XdpCounter::ALL {
+                totals[k as usize] = c.total(k);
+            }
+            if let Ok(mut g) = shared.xdp_counters.lock() {
+                *g = Some(totals);
+            }
+        }
+        Err(e) => tracing::debug!(error = %e, "relay: reading the XDP counters failed"),
+    }
 }
 
 fn reload(

@@ -75,6 +75,8 @@ pub struct WorkerSnapshot {
     pub handoff: HandoffStats,
     /// TUN queue.
     pub tun: TunStats,
+    /// The kernel's AF_XDP socket statistics (AF_XDP backend only).
+    pub xsk: Option<oxidize_xdp::stats::XskStatistics>,
 }
 
 /// One worker's slot.
@@ -103,6 +105,9 @@ pub struct Shared {
     pub token_reloads: AtomicU64,
     /// Failed reloads (the old material stays in use).
     pub reload_failures: AtomicU64,
+    /// The XDP program's counters summed over CPUs (slot order of `XdpCounter::ALL`), refreshed
+    /// by the control thread; `None` without XDP.
+    pub xdp_counters: Mutex<Option<[u64; 8]>>,
 }
 
 impl Shared {
@@ -116,6 +121,7 @@ impl Shared {
             tls_reloads: AtomicU64::new(0),
             token_reloads: AtomicU64::new(0),
             reload_failures: AtomicU64::new(0),
+            xdp_counters: Mutex::new(None),
         }
     }
 

@@ -282,7 +282,8 @@ impl<I: PacketIo> Worker<I> {
             {
                 dirty = false;
                 last_publish = now;
-                let snap = snapshot(core, io.stats(), &c, tun.as_ref());
+                let mut snap = snapshot(core, io.stats(), &c, tun.as_ref());
+                snap.xsk = io.xsk_statistics();
                 if let Ok(mut s) = slot.snapshot.lock() {
                     *s = snap;
                 }
@@ -357,6 +358,7 @@ fn snapshot(
         io,
         handoff: c.handoff,
         tun: tun_stats,
+        xsk: None,
     }
 }
 

@@ -187,6 +187,10 @@ impl PacketIo for XdpIo {
         self.stats
     }
 
+    fn xsk_statistics(&self) -> Option<oxidize_xdp::stats::XskStatistics> {
+        self.queue.xsk_statistics().ok()
+    }
+
     fn finish(&mut self) {
         let _ = self.flush();
         for _ in 0..100 {
