@@ -40,11 +40,29 @@ fn root_relay_interop_tunnel_auth_spoofing_two_clients() {
     assert!(as_u64(&ok, "routes") >= 1, "{ok}");
     assert!(bed.metric("oxidize_relay_tunnel_packets_total{direction=\"to_client\"}") >= 6);
     std::thread::sleep(Duration::from_millis(1100)); // the XDP counters are read every second
-    assert!(bed.metric("oxidize_relay_xdp_packets_total{action=\"redirected\"}") > 0);
+    let redirected = bed.try_metric("oxidize_relay_xdp_packets_total{action=\"redirected\"}");
+    assert!(
+        redirected > Some(0),
+        "{redirected:?}\n{}",
+        bed.log("relay.log")
+    );
     assert_eq!(
         bed.metric("oxidize_relay_xsk_events_total{worker=\"0\",kind=\"rx_invalid_descs\"}"),
         0
     );
+
+    // Over IPv6 on the outside (AF_XDP parses and frames IPv6/UDP, replies to the learned MAC).
+    let v6 = bed.client_to(
+        &format!(
+            "[{}]:{}",
+            oxidize_testbed::topology::RELAY_V6,
+            relay_support::PORT
+        ),
+        &["--token", TOKEN, "--pings", "2", "--echoes", "2"],
+    );
+    assert_eq!(v6["status"], 200, "{v6}\n{}", bed.log("relay.log"));
+    assert_eq!(as_u64(&v6, "ping_replies"), 2, "{v6}");
+    assert_eq!(as_u64(&v6, "udp_echoes"), 2, "{v6}");
 
     // Wrong token: 403, and nothing it sends reaches the internet host.
     let served = echo.served();

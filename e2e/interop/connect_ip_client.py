@@ -172,6 +172,7 @@ async def sink(client, src, args):
 
 async def main(args):
     host, port = args.relay.rsplit(":", 1)
+    host = host.strip("[]")  # an IPv6 literal as [addr]:port
     config = QuicConfiguration(
         is_client=True, alpn_protocols=H3_ALPN, max_datagram_frame_size=65536,
         server_name=args.server_name, idle_timeout=30,

@@ -149,7 +149,7 @@ fn refresh_xdp_counters(program: &XdpProgram, shared: &Shared) {
                 *g = Some(totals);
             }
         }
-        Err(e) => tracing::debug!(error = %e, "relay: reading the XDP counters failed"),
+        Err(e) => tracing::warn!(error = %e, "relay: reading the XDP counters failed"),
     }
 }
 

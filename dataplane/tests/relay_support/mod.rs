@@ -88,6 +88,7 @@ tlsCertFile: {d}/tls.crt
 tlsKeyFile: {d}/tls.key
 tokensDir: {d}/tokens
 clientPoolIpv4: 10.99.0.0/24
+clientPoolIpv6: fd99::/64
 egress: nat
 zeroCopy: auto
 busyPoll: false
@@ -159,6 +160,13 @@ relay:
             .flatten()
     }
 
+    /// A sample's value from `/metrics`, if the series is there.
+    pub(crate) fn try_metric(&self, series: &str) -> Option<u64> {
+        let (_, body) = self.get("/metrics")?;
+        body.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+    }
+
     /// A sample's value from `/metrics` (the exact series text, e.g. `x{a="b"}`).
     pub(crate) fn metric(&self, series: &str) -> u64 {
         let (_, body) = self.get("/metrics").expect("metrics endpoint answers");
@@ -167,8 +175,13 @@ relay:
             .unwrap_or_else(|| panic!("no series {series} in:\n{body}"))
     }
 
-    /// The aioquic client command in the client namespace.
+    /// The aioquic client command in the client namespace, to the relay's IPv4 address.
     pub(crate) fn client_command(&self, extra: &[&str]) -> Command {
+        self.client_command_to(&format!("{RELAY_V4}:{PORT}"), extra)
+    }
+
+    /// The aioquic client command to `relay` (`addr:port`, `[v6]:port`).
+    pub(crate) fn client_command_to(&self, relay: &str, extra: &[&str]) -> Command {
         let root = workspace_root();
         let mut cmd = self
             .topo
@@ -176,7 +189,7 @@ relay:
             .command(root.join(".venv/bin/python").to_str().expect("utf-8 path"));
         cmd.arg(root.join("e2e/interop/connect_ip_client.py"))
             .arg("--relay")
-            .arg(format!("{RELAY_V4}:{PORT}"))
+            .arg(relay)
             .arg("--ca")
             .arg(self.dir.path().join("ca.pem"))
             .arg("--target")
@@ -187,8 +200,13 @@ relay:
 
     /// Runs the client to completion and returns its JSON result.
     pub(crate) fn client(&self, extra: &[&str]) -> serde_json::Value {
+        self.client_to(&format!("{RELAY_V4}:{PORT}"), extra)
+    }
+
+    /// Like [`RelayBed::client`] to another relay address (e.g. IPv6).
+    pub(crate) fn client_to(&self, relay: &str, extra: &[&str]) -> serde_json::Value {
         let out = self
-            .client_command(extra)
+            .client_command_to(relay, extra)
             .output()
             .expect("run the aioquic client");
         let stdout = String::from_utf8_lossy(&out.stdout);
