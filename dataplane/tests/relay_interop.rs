@@ -64,6 +64,34 @@ fn root_relay_interop_tunnel_auth_spoofing_two_clients() {
     assert_eq!(as_u64(&v6, "ping_replies"), 2, "{v6}");
     assert_eq!(as_u64(&v6, "udp_echoes"), 2, "{v6}");
 
+    // IPv6 inside the tunnel: an address from the IPv6 pool, ICMPv6 echo and UDP over IPv6
+    // through the relay's NAT66.
+    let inner6 = bed.client(&[
+        "--token",
+        TOKEN,
+        "--inet6",
+        "--target",
+        &oxidize_testbed::topology::INTERNET_V6.to_string(),
+        "--pings",
+        "2",
+        "--echoes",
+        "2",
+    ]);
+    assert_eq!(inner6["status"], 200, "{inner6}");
+    assert!(
+        inner6["address"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("fd99:")),
+        "{inner6}"
+    );
+    assert_eq!(
+        as_u64(&inner6, "ping_replies"),
+        2,
+        "{inner6}\n{}",
+        bed.log("relay.log")
+    );
+    assert_eq!(as_u64(&inner6, "udp_echoes"), 2, "{inner6}");
+
     // Wrong token: 403, and nothing it sends reaches the internet host.
     let served = echo.served();
     let wrong = bed.client(&["--token", "not-the-token", "--pings", "2", "--echoes", "2"]);

@@ -111,6 +111,48 @@ def udp(src: str, dst: str, sport: int, dport: int, data: bytes) -> bytes:
     return ipv4(src, dst, 17, seg)
 
 
+def ipv6(src: str, dst: str, next_header: int, payload: bytes) -> bytes:
+    return (
+        struct.pack("!IHBB", 6 << 28, len(payload), next_header, 64)
+        + ipaddress.IPv6Address(src).packed + ipaddress.IPv6Address(dst).packed + payload
+    )
+
+
+def _pseudo6(src: str, dst: str, length: int, next_header: int) -> bytes:
+    return (
+        ipaddress.IPv6Address(src).packed + ipaddress.IPv6Address(dst).packed
+        + struct.pack("!IxxxB", length, next_header)
+    )
+
+
+def icmp6_echo(src: str, dst: str, ident: int, seq: int, data: bytes = b"oxidize-interop") -> bytes:
+    msg = struct.pack("!BBHHH", 128, 0, 0, ident, seq) + data
+    c = checksum(_pseudo6(src, dst, len(msg), 58) + msg)
+    msg = msg[:2] + struct.pack("!H", c) + msg[4:]
+    return ipv6(src, dst, 58, msg)
+
+
+def udp6(src: str, dst: str, sport: int, dport: int, data: bytes) -> bytes:
+    length = 8 + len(data)
+    seg = struct.pack("!HHHH", sport, dport, length, 0) + data
+    c = checksum(_pseudo6(src, dst, length, 17) + seg) or 0xFFFF
+    seg = seg[:6] + struct.pack("!H", c) + seg[8:]
+    return ipv6(src, dst, 17, seg)
+
+
+def parse_ip(packet: bytes):
+    """(src, dst, proto, l4 bytes) for IPv4 or IPv6 (no extension headers), or None."""
+    if len(packet) >= 40 and packet[0] >> 4 == 6:
+        plen = struct.unpack("!H", packet[4:6])[0]
+        return (
+            str(ipaddress.IPv6Address(packet[8:24])),
+            str(ipaddress.IPv6Address(packet[24:40])),
+            packet[6],
+            packet[40 : 40 + plen],
+        )
+    return parse_ipv4(packet)
+
+
 def parse_ipv4(packet: bytes):
     """(src, dst, proto, l4 bytes) or None."""
     if len(packet) < 20 or packet[0] >> 4 != 4:

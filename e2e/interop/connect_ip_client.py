@@ -86,7 +86,7 @@ class Client(QuicConnectionProtocol):
                 ctx = capsule.decode_varint(ev.data, 0)
                 if ctx is not None and ctx[0] == 0:
                     pkt = ev.data[ctx[1]:]
-                    parsed = capsule.parse_ipv4(pkt)
+                    parsed = capsule.parse_ip(pkt)
                     if parsed is not None and parsed[1] != self.my_addr:
                         self.foreign += 1
                     self.packets.put_nowait(pkt)
@@ -187,7 +187,11 @@ async def main(args):
         result["status"] = client.status
         if client.status == 200:
             await asyncio.wait_for(client.address_event.wait(), 10)
-            addr = str(client.addresses[0][1])
+            family = 6 if args.inet6 else 4
+            mine = [a for _, a, _ in client.addresses if a.version == family]
+            if not mine:
+                raise RuntimeError(f"no IPv{family} address assigned: {client.addresses}")
+            addr = str(mine[0])
             client.my_addr = addr
             result["address"] = addr
             result["routes"] = client.routes
@@ -196,12 +200,17 @@ async def main(args):
             addr = args.unassigned_source
         src = args.spoof_source if args.spoof else addr
         replies = 0
+        v6 = args.inet6
+        echo = capsule.icmp6_echo if v6 else capsule.icmp_echo
+        reply_proto, reply_type = (58, b"\x81") if v6 else (1, b"\x00")
+        make_udp = capsule.udp6 if v6 else capsule.udp
         for seq in range(1, args.pings + 1):
-            client.send_packet(capsule.icmp_echo(src, args.target, 0x77, seq))
+            client.send_packet(echo(src, args.target, 0x77, seq))
             pkt = await recv_matching(
                 client,
-                lambda p: (lambda q: q is not None and q[2] == 1 and q[3][:1] == b"\x00"
-                           and q[3][6:8] == seq.to_bytes(2, "big"))(capsule.parse_ipv4(p)),
+                lambda p: (lambda q: q is not None and q[2] == reply_proto
+                           and q[3][:1] == reply_type
+                           and q[3][6:8] == seq.to_bytes(2, "big"))(capsule.parse_ip(p)),
                 2.0,
             )
             replies += pkt is not None
@@ -209,11 +218,11 @@ async def main(args):
         echoes = 0
         for i in range(args.echoes):
             data = f"echo-{i}-{addr}".encode()
-            client.send_packet(capsule.udp(src, args.target, 40000 + i, args.udp_port, data))
+            client.send_packet(make_udp(src, args.target, 40000 + i, args.udp_port, data))
             pkt = await recv_matching(
                 client,
                 lambda p: (lambda q: q is not None and q[2] == 17 and q[3][8:] == data)(
-                    capsule.parse_ipv4(p)),
+                    capsule.parse_ip(p)),
                 2.0,
             )
             echoes += pkt is not None
@@ -252,6 +261,7 @@ if __name__ == "__main__":
     p.add_argument("--flood-port", type=int, default=7007)
     p.add_argument("--size", type=int, default=100)
     p.add_argument("--sink-port", type=int, default=0)
+    p.add_argument("--inet6", action="store_true", help="tunnel IPv6 (target must be IPv6)")
     try:
         asyncio.run(main(p.parse_args()))
     except Exception as e:  # noqa: BLE001 - the test reads the JSON line
