@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::BorrowedFd;
+use std::time::{Duration, Instant};
 
 use oxidize_xdp::frame::{parse, UdpHeaders, DEFAULT_HOP_LIMIT};
 use oxidize_xdp::neigh::NextHops;
@@ -23,8 +24,14 @@ pub struct XdpIo {
     neigh: NextHops,
     if_mac: [u8; 6],
     default_local: Option<SocketAddr>,
+    /// Destinations the kernel could not resolve, and when we last asked (asked again after
+    /// [`RESOLVE_RETRY`], so that a stream of sends to them costs no netlink dump each).
+    unresolved: HashMap<IpAddr, Instant>,
     stats: IoStats,
 }
+
+/// How long a failed neighbour lookup is remembered.
+const RESOLVE_RETRY: Duration = Duration::from_secs(1);
 
 impl XdpIo {
     /// Wraps an open, registered queue of the link `ifindex` whose MAC is `if_mac`.
@@ -37,6 +44,7 @@ impl XdpIo {
             neigh: NextHops::new(ifindex),
             if_mac,
             default_local: None,
+            unresolved: HashMap::new(),
             stats: IoStats::default(),
         }
     }
@@ -50,7 +58,22 @@ impl XdpIo {
     /// dump: rare, and cached).
     fn resolve(&mut self, ip: IpAddr) -> Option<PeerPath> {
         let local = self.default_local?;
-        let (mac, _) = self.neigh.resolve(ip).ok().flatten()?;
+        let now = Instant::now();
+        if self
+            .unresolved
+            .get(&ip)
+            .is_some_and(|at| now.duration_since(*at) < RESOLVE_RETRY)
+        {
+            return None;
+        }
+        let Some((mac, _)) = self.neigh.resolve(ip).ok().flatten() else {
+            if self.unresolved.len() > 4096 {
+                self.unresolved.clear();
+            }
+            self.unresolved.insert(ip, now);
+            return None;
+        };
+        self.unresolved.remove(&ip);
         let path = PeerPath {
             our_mac: self.if_mac,
             peer_mac: mac,
