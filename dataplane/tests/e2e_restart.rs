@@ -23,6 +23,18 @@ fn wait_traffic(bed: &Bed, within: Duration) -> Duration {
             .expect("enter client ns")
             .unwrap_or(0);
         if ok == 1 {
+            // Through the tunnel, not around it: the relay namespace forwards in the kernel
+            // too while a relay runs (NAT egress), so a client without its routes would pass.
+            let routes = bed
+                .topo
+                .client
+                .ip("-4 route show dev oxc0")
+                .unwrap_or_default();
+            assert!(
+                routes.contains("0.0.0.0/1") && routes.contains("128.0.0.0/1"),
+                "traffic passed but the client's tunnel routes are gone: {routes:?}; client log:\n{}",
+                bed.client_log(0)
+            );
             return start.elapsed();
         }
         assert!(
@@ -70,7 +82,12 @@ fn root_e2e_client_reconnects_after_relay_restarts() {
         let status = bed.stop_relay(signal);
         println!("relay stopped with {signal}: {status:?}");
         let lost = topology::ping(&bed.topo.client, topology::internet_ip(false), 1).unwrap_or(0);
-        assert_eq!(lost, 0, "traffic passed without a relay");
+        assert_eq!(
+            lost,
+            0,
+            "traffic passed without a relay; client log:\n{}",
+            bed.client_log(c)
+        );
         let down = Instant::now();
         let ready = bed.start_relay().expect("restart the relay");
         let resumed = wait_traffic(&bed, Duration::from_secs(30));

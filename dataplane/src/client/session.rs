@@ -318,13 +318,15 @@ fn assign(ctx: &mut Context, entries: &[AddressEntry]) -> Result<(), ClientError
             ctx.to_relay.clone(),
         )?);
     }
+    let mut changed = false;
     if let Some(tun) = ctx.tun.as_mut() {
-        tun.set_addresses(&nets)?;
+        changed = tun.set_addresses(&nets)?;
     }
     ctx.status.addresses = nets.clone();
     let v4 = nets.iter().any(|n| matches!(n, IpNet::V4(_)));
     let v6 = nets.iter().any(|n| matches!(n, IpNet::V6(_)));
-    if ctx.routed != Some((v4, v6)) {
+    // Also after any address change: the kernel may have flushed the routes through the TUN.
+    if changed || ctx.routed != Some((v4, v6)) {
         let relay: IpAddr = ctx.relay.ip();
         let plan = routes::plan(&ctx.routes, v4, v6, relay, ctx.original.as_ref());
         for cmd in routes::apply_commands(&plan, &ctx.tun_name) {

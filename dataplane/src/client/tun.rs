@@ -127,18 +127,16 @@ impl Tun {
         &self.addresses
     }
 
-    /// Puts exactly `addresses` on the device (no-op when they are already there).
+    /// Puts exactly `addresses` on the device; returns whether anything changed. New
+    /// addresses go on before old ones come off: removing the last IPv4 (or IPv6) address of a
+    /// device makes the kernel flush every route through it, so callers re-install their routes
+    /// after a change anyway.
     ///
     /// # Errors
     /// [`ClientError::Ip`].
-    pub fn set_addresses(&mut self, addresses: &[IpNet]) -> Result<(), ClientError> {
+    pub fn set_addresses(&mut self, addresses: &[IpNet]) -> Result<bool, ClientError> {
         if self.addresses == addresses {
-            return Ok(());
-        }
-        for old in &self.addresses {
-            if !addresses.contains(old) {
-                ip(&args(&format!("addr del {old} dev {}", self.name)))?;
-            }
+            return Ok(false);
         }
         for new in addresses {
             let flags = if matches!(new.addr(), IpAddr::V6(_)) {
@@ -151,8 +149,13 @@ impl Tun {
                 self.name
             )))?;
         }
+        for old in &self.addresses {
+            if !addresses.contains(old) {
+                ip(&args(&format!("addr del {old} dev {}", self.name)))?;
+            }
+        }
         self.addresses = addresses.to_vec();
-        Ok(())
+        Ok(true)
     }
 
     /// Queues a packet from the relay for the writer thread; never blocks. Returns false (and
