@@ -61,6 +61,7 @@ pub(crate) fn serve<I: PacketIo + Send + 'static>(
             control: rx,
             shared: shared.clone(),
             doorbells: doorbells.clone(),
+            busy_poll: settings.busy_poll,
         };
         let handle = std::thread::Builder::new()
             .name(format!("relay-worker-{id}"))

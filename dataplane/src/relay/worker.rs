@@ -72,6 +72,8 @@ pub struct Worker<I: PacketIo> {
     pub shared: Arc<Shared>,
     /// Every worker's doorbell (index = worker id).
     pub doorbells: Arc<Vec<Doorbell>>,
+    /// Busy-poll: never sleep in `poll()` (the core is the worker's alone; `busyPoll: true`).
+    pub busy_poll: bool,
 }
 
 impl<I: PacketIo> std::fmt::Debug for Worker<I> {
@@ -113,7 +115,9 @@ impl<I: PacketIo> Worker<I> {
             control,
             shared,
             doorbells,
+            busy_poll,
         } = self;
+        let busy_poll = *busy_poll;
         let id = *id;
         let slot = &shared.workers[id];
         let mut c = Counters {
@@ -291,7 +295,9 @@ impl<I: PacketIo> Worker<I> {
 
             // 8. Idle: sleep until a descriptor is readable, the doorbell rings, the next
             // timer, or IDLE_POLL.
-            if work == 0 {
+            if work == 0 && busy_poll {
+                std::hint::spin_loop();
+            } else if work == 0 {
                 let bell = &doorbells[id];
                 bell.prepare_sleep();
                 if rings.inbound.iter().any(|r| !r.is_empty()) {

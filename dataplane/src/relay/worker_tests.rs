@@ -79,6 +79,7 @@ fn packets_on_the_wrong_worker_reach_the_owner() {
             control: rx,
             shared: shared.clone(),
             doorbells: doorbells.clone(),
+            busy_poll: false,
         };
         handles.push(std::thread::spawn(move || worker.run()));
     }
