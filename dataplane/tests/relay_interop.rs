@@ -181,6 +181,19 @@ fn root_relay_sigterm_closes_cleanly_and_sigkill_restarts() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    // While draining (GOAWAY sent, waiting for clients) the relay is alive but not ready.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(relay.id() as i32),
+        Signal::SIGTERM,
+    )
+    .expect("SIGTERM");
+    std::thread::sleep(Duration::from_millis(300));
+    let ready = bed.get("/readyz");
+    assert!(
+        matches!(&ready, Some((503, body)) if body.contains("shutting down")),
+        "{ready:?}"
+    );
+    assert_eq!(bed.get("/healthz").map(|r| r.0), Some(200));
     let status = relay
         .stop(Signal::SIGTERM, Duration::from_secs(15))
         .expect("relay exits");
