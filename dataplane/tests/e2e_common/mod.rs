@@ -416,7 +416,13 @@ impl Bed {
                         .and_then(|a| a.split('/').next())
                         .and_then(|a| a.parse::<IpAddr>().ok())
                 });
-            if let Some(addr) = addr {
+            // The full-tunnel routes must be there too: the relay namespace forwards in the
+            // kernel while a relay runs (NAT egress), so a ping could pass around the tunnel.
+            let half = if v6 { "::/1" } else { "0.0.0.0/1" };
+            let routed = ns
+                .ip(&format!("{family} route show dev {tun}"))
+                .is_ok_and(|r| r.contains(half));
+            if let Some(addr) = addr.filter(|_| routed) {
                 if topology::ping(ns, topology::internet_ip(v6), 1).unwrap_or(0) == 1 {
                     return (addr, start.elapsed());
                 }
