@@ -36,7 +36,7 @@ use oxidize_relay_core::relay::{RelayConfig, RelayCore};
 use oxidize_relay_core::template::UriTemplate;
 use oxidize_xdp::{AttachMode, XdpProgram, XskConfig, XskQueue, ZeroCopy};
 
-use crate::egress::{self, DatagramOverhead, Egress, EgressConfig, EgressPlan};
+use crate::egress::{Egress, EgressConfig, EgressPlan};
 use config::RelaySettings;
 use control::serve;
 use state::Shared;
@@ -104,13 +104,20 @@ pub fn run(args: &RelayArgs) -> anyhow::Result<()> {
 
     let link = oxidize_xdp::netlink::link_info(&settings.interface)
         .with_context(|| format!("interface {} (config `interface`)", settings.interface))?;
-    let inner_mtu =
-        egress::inner_mtu(link.mtu, &DatagramOverhead::default()).with_context(|| {
-            format!(
-                "MTU {} of {} is too small to carry tunnelled packets",
-                link.mtu, settings.interface
-            )
-        })?;
+    // The TUN MTU follows the QUIC packets this relay actually sends, not the link: quinn caps
+    // them at its MTU-discovery bound (1452 B of UDP payload), so a larger inner packet towards
+    // a client could never be sealed. Same rule as the client's; the worst case (IPv6 outer) is
+    // used because clients may come over either family.
+    let inner_mtu = u32::from(
+        crate::client::mtu::path_mtu(link.mtu, true)
+            .with_context(|| {
+                format!(
+                    "MTU {} of {} is too small to carry tunnelled packets",
+                    link.mtu, settings.interface
+                )
+            })?
+            .tun,
+    );
     let mut egress_config = EgressConfig::new(
         settings.pools.v4,
         u16::try_from(settings.workers).unwrap_or(u16::MAX),
