@@ -8,7 +8,7 @@ mod e2e_common;
 
 use std::time::{Duration, Instant};
 
-use e2e_common::{start_or_skip, Bed, NsId};
+use e2e_common::{Bed, NsId};
 use oxidize_testbed::servers;
 use oxidize_testbed::topology::{self, RELAY_CLIENT_IF};
 
@@ -40,9 +40,7 @@ fn root_e2e_traffic_through_the_relay() {
         return;
     }
     let mut bed = Bed::new();
-    let Some(ready) = start_or_skip(&mut bed, "root_e2e_traffic_through_the_relay") else {
-        return;
-    };
+    let ready = bed.start_relay();
     println!("relay ready on AF_XDP ({RELAY_CLIENT_IF}, 2 queues, 2 workers) in {ready:?}");
     // Outer fragments on the relay's client-side interface, counted for the whole test.
     let capture = bed.capture_fragments();
