@@ -167,8 +167,8 @@ fn selfcheck(bytes: u64, queues: u32) -> Result<()> {
     let left = oxidize_testbed::netns::list()?;
     println!("test-bed namespaces left: {}", left.len());
     println!(
-        "self-check passed. Once the relay lands, `make demo` runs the same path with an AF_XDP \
-         QUIC relay in the middle instead of kernel forwarding."
+        "self-check passed. `make demo` runs the same path with the AF_XDP QUIC relay in the \
+         middle instead of kernel forwarding."
     );
     Ok(())
 }

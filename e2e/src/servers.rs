@@ -298,7 +298,7 @@ mod tests {
         let server = udp_echo(0).expect("bind on loopback");
         let addr = SocketAddr::from(([127, 0, 0, 1], server.addr().port()));
         assert_eq!(
-            udp_echoes(addr, 20, 1200, Duration::from_secs(2)).expect("echo"),
+            udp_echoes(addr, 20, 1200, Duration::from_secs(10)).expect("echo"),
             20
         );
         assert_eq!(server.served(), 20);
