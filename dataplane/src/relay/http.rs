@@ -77,13 +77,20 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
+/// Whether `head` holds a complete request head (a blank line after the request line).
+fn end_of_head(head: &[u8]) -> bool {
+    head.windows(4).any(|w| w == b"\r\n\r\n") || head.windows(2).any(|w| w == b"\n\n")
+}
+
 fn serve_one(mut stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(2)))?;
     stream.set_write_timeout(Some(Duration::from_secs(2)))?;
-    let mut buf = [0u8; 2048];
+    let mut buf = [0u8; 4096];
     let mut used = 0;
-    // Read until the end of the request line (headers are ignored).
-    while used < buf.len() && !buf[..used].contains(&b'\n') {
+    // Read the whole request head, not just the request line: closing a socket that still has
+    // unread bytes makes the kernel answer with RST, and the client may lose the response
+    // (curl and Prometheus then see "connection reset by peer"). Headers are otherwise ignored.
+    while used < buf.len() && !end_of_head(&buf[..used]) {
         let n = stream.read(&mut buf[used..])?;
         if n == 0 {
             break;
@@ -222,5 +229,32 @@ mod tests {
         assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out}");
         assert!(out.ends_with("ok\n"));
         server.shutdown();
+    }
+
+    /// A request head that arrives in pieces is read to its end before the answer, so closing
+    /// the connection never resets it (which used to lose `/metrics` answers now and then).
+    #[test]
+    fn request_head_in_pieces_is_answered_without_reset() {
+        let shared = Arc::new(Shared::new(1));
+        let server = spawn("127.0.0.1:0".parse().expect("addr"), shared).expect("bind");
+        for _ in 0..200 {
+            let mut s = TcpStream::connect(server.addr()).expect("connect");
+            s.write_all(b"GET /metrics HTTP/1.0\r\n")
+                .expect("write line");
+            s.write_all(b"Host: 127.0.0.1\r\nUser-Agent: test\r\nAccept: */*\r\n\r\n")
+                .expect("write headers");
+            let mut out = String::new();
+            s.read_to_string(&mut out).expect("read without reset");
+            assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out}");
+            assert!(out.contains("oxidize_relay_connections"), "{out}");
+        }
+        server.shutdown();
+    }
+
+    #[test]
+    fn end_of_head_needs_a_blank_line() {
+        assert!(!end_of_head(b"GET / HTTP/1.1\r\nHost: x\r\n"));
+        assert!(end_of_head(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+        assert!(end_of_head(b"GET / HTTP/1.0\n\n"));
     }
 }
