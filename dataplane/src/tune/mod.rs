@@ -98,21 +98,11 @@ pub fn apply(
     }
     report.warnings = prepared.warnings;
     report.reboot_needed = prepared.reboot_needed;
-    let _lock = match state::lock(state_path, state::LOCK_TIMEOUT) {
-        Ok(lock) => lock,
-        Err(e) => {
-            report.errors.push(e.to_string());
-            return fail(
-                report,
-                "another run holds the state file: nothing was changed",
-            );
-        }
-    };
-    let mut state = match TuneState::load(state_path) {
-        Ok(state) => state,
-        Err(e) => {
-            report.errors.push(e.to_string());
-            return fail(report, "the state file is unusable: nothing was changed");
+    let (_lock, mut state) = match lock_and_load(state_path, "changed") {
+        Ok(opened) => opened,
+        Err((error, message)) => {
+            report.errors.push(error);
+            return fail(report, &message);
         }
     };
     // IRQ pinning goes last: a channel change can make the driver free and request its IRQs
@@ -125,7 +115,16 @@ pub fn apply(
     if !run.apply(&early, env, &mut state, state_path, &mut report) {
         return fail(report, "a step failed: this run's changes were rolled back");
     }
-    let channels_changed = report.changes.iter().any(|c| c.item.contains(" channels "));
+    // Did a channel step change anything? Judged by the steps' typed targets, not report text.
+    let channels_changed = early.iter().any(|step| {
+        matches!(
+            step.target,
+            Target::Nic {
+                knob: NicKnob::ChannelsCombined | NicKnob::ChannelsRx | NicKnob::ChannelsTx,
+                ..
+            }
+        ) && report.changes.iter().any(|c| c.item == step.item)
+    });
     let irq_steps = match (&prepared.irq_pinning, channels_changed) {
         (Some(pin), true) => {
             let (mut warnings, mut errors) = (Vec::new(), Vec::new());
@@ -166,21 +165,11 @@ pub fn apply(
 /// Restores every original recorded in `state_path` and removes the record.
 pub fn restore(state_path: &Path, env: Env<'_>) -> TuningReport {
     let mut report = TuningReport::new(TuneMode::Restore);
-    let _lock = match state::lock(state_path, state::LOCK_TIMEOUT) {
-        Ok(lock) => lock,
-        Err(e) => {
-            report.errors.push(e.to_string());
-            return fail(
-                report,
-                "another run holds the state file: nothing was restored",
-            );
-        }
-    };
-    let mut state = match TuneState::load(state_path) {
-        Ok(state) => state,
-        Err(e) => {
-            report.errors.push(e.to_string());
-            return fail(report, "the state file is unusable: nothing was restored");
+    let (_lock, mut state) = match lock_and_load(state_path, "restored") {
+        Ok(opened) => opened,
+        Err((error, message)) => {
+            report.errors.push(error);
+            return fail(report, &message);
         }
     };
     if state.originals.is_empty() {
@@ -198,6 +187,27 @@ pub fn restore(state_path: &Path, env: Env<'_>) -> TuningReport {
             "some originals could not be restored; they stay recorded",
         )
     }
+}
+
+/// Takes the state-file lock and loads the record. On failure returns the error text and the
+/// report message ("... nothing was {verb}"), so that apply and restore say the same thing.
+fn lock_and_load(
+    state_path: &Path,
+    verb: &str,
+) -> std::result::Result<(state::StateLock, TuneState), (String, String)> {
+    let lock = state::lock(state_path, state::LOCK_TIMEOUT).map_err(|e| {
+        (
+            e.to_string(),
+            format!("another run holds the state file: nothing was {verb}"),
+        )
+    })?;
+    let state = TuneState::load(state_path).map_err(|e| {
+        (
+            e.to_string(),
+            format!("the state file is unusable: nothing was {verb}"),
+        )
+    })?;
+    Ok((lock, state))
 }
 
 fn fail(mut report: TuningReport, message: &str) -> TuningReport {
