@@ -3,11 +3,15 @@
 //!
 //! Protocol: the worker calls [`Doorbell::prepare_sleep`], re-checks its rings, polls with the
 //! doorbell's descriptor, then calls [`Doorbell::woke`]. A producer pushes first, then calls
-//! [`Doorbell::ring`]. Both flag accesses are `SeqCst`, so either the producer sees the flag and
-//! writes the eventfd, or the worker's re-check sees the pushed entry.
+//! [`Doorbell::ring`]. This is a store-then-load pair on each side (producer: ring entry, then
+//! flag; worker: flag, then ring entry), which only works with a full `SeqCst` fence between the
+//! store and the load on both sides: the ring's own `Release`/`Acquire` accesses do not order
+//! against the flag otherwise (x86 may reorder a store with a later load). With the fences,
+//! either the producer sees the flag and writes the eventfd, or the worker's re-check sees the
+//! pushed entry.
 
 use std::os::fd::{AsFd, BorrowedFd};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{fence, AtomicBool, Ordering};
 
 use nix::sys::eventfd::{EfdFlags, EventFd};
 
@@ -34,6 +38,8 @@ impl Doorbell {
 
     /// Wakes the worker if it sleeps (after pushing to its ring).
     pub fn ring(&self) {
+        // Orders the caller's ring push before the flag load (see the module doc).
+        fence(Ordering::SeqCst);
         if self.sleeping.load(Ordering::SeqCst) {
             self.ring_always();
         }
@@ -48,6 +54,8 @@ impl Doorbell {
     /// The worker is about to sleep: re-check the rings after this.
     pub fn prepare_sleep(&self) {
         self.sleeping.store(true, Ordering::SeqCst);
+        // Orders the flag store before the caller's ring re-check (see the module doc).
+        fence(Ordering::SeqCst);
     }
 
     /// The worker is awake again; clears a pending ring.

@@ -209,7 +209,6 @@ impl<I: PacketIo> Worker<I> {
                 match tun.read_batch(&mut tun_bufs, &mut tun_lens) {
                     Ok(n) => {
                         work += n;
-                        c.tun.read_packets += n as u64;
                         for (buf, len) in tun_bufs.iter().zip(tun_lens.iter()).take(n) {
                             let packet = &buf[..*len];
                             let owner = oxidize_relay_core::packet::destination(packet)
@@ -234,7 +233,7 @@ impl<I: PacketIo> Worker<I> {
                         }
                     }
                     Err(e) => {
-                        c.tun.read_errors += 1;
+                        // The queue counts its own failures (see `snapshot`).
                         tracing::debug!(error = %e, "relay: TUN read failed");
                     }
                 }
@@ -243,12 +242,12 @@ impl<I: PacketIo> Worker<I> {
             // 4. Packets to the internet.
             while let Some(tp) = core.poll_tunnel_packet() {
                 work += 1;
-                match tun.as_mut().map(|t| t.write(&tp.packet)) {
-                    Some(Ok(())) => c.tun.written_packets += 1,
-                    Some(Err(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        c.tun.write_full += 1
+                match tun.as_mut() {
+                    // The queue counts successes and failures itself (see `snapshot`).
+                    Some(t) => {
+                        let _ = t.write(&tp.packet);
                     }
-                    _ => c.tun.write_errors += 1,
+                    None => c.tun.write_errors += 1,
                 }
             }
 
@@ -307,7 +306,8 @@ impl<I: PacketIo> Worker<I> {
                 let timeout = core.poll_timeout().map_or(IDLE_POLL, |t| {
                     t.saturating_duration_since(now).min(IDLE_POLL)
                 });
-                let ms = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
+                // Round up: a timer under 1 ms away must not become poll(0) and a busy spin.
+                let ms = u16::try_from(timeout.as_micros().div_ceil(1000)).unwrap_or(u16::MAX);
                 let packet_fd = PollFd::new(io.poll_fd(), PollFlags::POLLIN);
                 let bell_fd = PollFd::new(bell.fd(), PollFlags::POLLIN);
                 let polled = match tun.as_ref() {
@@ -350,10 +350,18 @@ fn snapshot(
     c: &Counters,
     tun: Option<&TunQueue>,
 ) -> WorkerSnapshot {
+    // The TUN queue keeps its own counters; the loop only counts packets it had to drop for
+    // want of a TUN queue (`c.tun.write_errors`, tests without one).
     let mut tun_stats = c.tun;
     if let Some(t) = tun {
         let s = t.stats();
-        tun_stats.write_errors = s.errors.write_invalid + s.errors.write_other;
+        tun_stats = TunStats {
+            read_packets: s.read_packets,
+            written_packets: s.written_packets,
+            read_errors: s.errors.read,
+            write_full: s.errors.write_full,
+            write_errors: c.tun.write_errors + s.errors.write_invalid + s.errors.write_other,
+        };
     }
     WorkerSnapshot {
         core: core.stats(),

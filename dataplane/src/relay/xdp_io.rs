@@ -31,6 +31,12 @@ pub struct XdpIo {
 }
 
 /// How long a failed neighbour lookup is remembered.
+/// Most peer paths remembered per worker before the table is cleared (bounds memory under a flood
+/// of spoofed sources; real peers are learned again from their next frame).
+const MAX_PATHS: usize = 65_536;
+/// Most failed neighbour lookups remembered per worker before that table is cleared.
+const MAX_UNRESOLVED: usize = 4096;
+
 const RESOLVE_RETRY: Duration = Duration::from_secs(1);
 
 impl XdpIo {
@@ -67,7 +73,7 @@ impl XdpIo {
             return None;
         }
         let Some((mac, _)) = self.neigh.resolve(ip).ok().flatten() else {
-            if self.unresolved.len() > 4096 {
+            if self.unresolved.len() > MAX_UNRESOLVED {
                 self.unresolved.clear();
             }
             self.unresolved.insert(ip, now);
@@ -103,6 +109,12 @@ impl PacketIo for XdpIo {
                         local: p.dst,
                     };
                     if self.paths.get(&p.src.ip()) != Some(&path) {
+                        // Learned before the core has judged the packet, so spoofed sources
+                        // could grow the map without end: bound it like `unresolved`. A cleared
+                        // path is learned again from the peer's next frame.
+                        if self.paths.len() >= MAX_PATHS {
+                            self.paths.clear();
+                        }
                         self.paths.insert(p.src.ip(), path);
                     }
                     self.default_local.get_or_insert(p.dst);
