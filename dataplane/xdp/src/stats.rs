@@ -143,7 +143,8 @@ pub struct QueueStats {
     pub idle_polls: u64,
     /// Frames the application gave back without sending (e.g. malformed or not for us).
     pub released: u64,
-    /// TX frames that did not fit the TX ring and were given back.
+    /// TX frames that did not fit the TX ring on a `tx_batch` call (left with the caller; a frame
+    /// that waits several calls is counted on each).
     pub tx_ring_full: u64,
 }
 

@@ -321,10 +321,14 @@ impl XskQueue {
     /// # Panics
     /// If a frame belongs to another queue's UMEM (a programming error).
     pub fn tx_batch(&mut self, frames: &mut Vec<Frame>) -> Result<usize> {
-        let n = frames.len().min(BATCH);
-        if n == 0 {
+        let wanted = frames.len().min(BATCH);
+        if wanted == 0 {
             return Ok(0);
         }
+        // libxdp reserves all or nothing: ask for no more than the ring has room for, so a
+        // nearly full ring still takes what fits instead of nothing.
+        let free = usize::try_from(self.tx.nb_free(wanted as u32)).unwrap_or(0);
+        let n = wanted.min(free);
         for (slot, frame) in self.scratch.iter_mut().zip(&frames[..n]) {
             assert!(
                 self.pool.owns(frame),
@@ -341,8 +345,8 @@ impl XskQueue {
             self.stats.tx_frames += 1;
             self.stats.tx_bytes += frame.len() as u64;
         }
-        if sent < n {
-            self.stats.tx_ring_full += (n - sent) as u64;
+        if sent < wanted {
+            self.stats.tx_ring_full += (wanted - sent) as u64;
         }
         self.pool.transmitted(sent);
         self.kick_tx()?;
@@ -372,14 +376,14 @@ impl XskQueue {
     ///
     /// # Panics
     /// If the frame belongs to another queue's UMEM.
-    pub fn data(&self, frame: &Frame) -> &[u8] {
+    pub fn data<'a>(&'a self, frame: &'a Frame) -> &'a [u8] {
         assert!(self.pool.owns(frame), "frame from another UMEM");
         // SAFETY: the frame belongs to this UMEM (checked) and the application owns it (a
-        // `Frame` exists only while no ring holds it); the shared borrow of `frame` prevents a
-        // concurrent `write` through the same handle.
+        // `Frame` exists only while no ring holds it). The returned slice borrows `frame` as
+        // well as `self`, so `write` (which needs `&mut Frame`) cannot run on the same frame
+        // while the slice lives.
         let data = unsafe { self.umem.data(&frame.desc) };
         let slice: &[u8] = data.contents();
-        // The returned slice borrows the UMEM mapping, which lives as long as `self`.
         slice
     }
 
