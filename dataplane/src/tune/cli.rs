@@ -9,7 +9,7 @@ use super::ethtool_nl::NetlinkNic;
 use super::{Env, RootDir, DEFAULT_STATE_FILE};
 
 /// Kubernetes' default termination-message path.
-pub const DEFAULT_TERMINATION_LOG: &str = "/dev/termination-log";
+pub const DEFAULT_TERMINATION_LOG: &str = oxidize_crds::contract::TERMINATION_LOG;
 
 /// Flags of `oxidize-dataplane tune`.
 #[derive(Debug, Clone, clap::Args)]

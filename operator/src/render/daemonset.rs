@@ -122,7 +122,7 @@ pub fn daemonset(rn: &RelayNode, facts: NodeFacts, config_hash: &str) -> DaemonS
         name: TUNE_CONTAINER.into(),
         image: Some(dp.image.clone()),
         image_pull_policy: pull.clone(),
-        command: Some(vec!["oxidize-dataplane".into()]),
+        command: Some(vec![oxidize_crds::contract::DATAPLANE_BINARY.into()]),
         args: Some(tune_args()),
         env: Some(vec![node_name_env()]),
         // Tuning writes sysfs, procfs and NIC settings of the host: it must be privileged.
@@ -130,7 +130,7 @@ pub fn daemonset(rn: &RelayNode, facts: NodeFacts, config_hash: &str) -> DaemonS
             privileged: Some(true),
             ..SecurityContext::default()
         }),
-        termination_message_path: Some("/dev/termination-log".into()),
+        termination_message_path: Some(oxidize_crds::contract::TERMINATION_LOG.into()),
         termination_message_policy: Some("File".into()),
         volume_mounts: Some(vec![
             mount("config", CONFIG_DIR, true),
@@ -143,7 +143,7 @@ pub fn daemonset(rn: &RelayNode, facts: NodeFacts, config_hash: &str) -> DaemonS
         name: RELAY_CONTAINER.into(),
         image: Some(dp.image.clone()),
         image_pull_policy: pull,
-        command: Some(vec!["oxidize-dataplane".into()]),
+        command: Some(vec![oxidize_crds::contract::DATAPLANE_BINARY.into()]),
         args: Some(oxidize_crds::contract::relay_args(&format!(
             "{CONFIG_DIR}/{DATAPLANE_CONFIG_KEY}"
         ))),

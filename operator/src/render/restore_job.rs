@@ -51,7 +51,7 @@ pub fn restore_job(rn: &RelayNode, node: &str) -> Job {
         name: TUNE_CONTAINER.into(),
         image: Some(dp.image.clone()),
         image_pull_policy: dp.image_pull_policy.map(|p| p.as_str().to_owned()),
-        command: Some(vec!["oxidize-dataplane".into()]),
+        command: Some(vec![oxidize_crds::contract::DATAPLANE_BINARY.into()]),
         args: Some(oxidize_crds::contract::tune_restore_args(STATE_FILE)),
         security_context: Some(SecurityContext {
             privileged: Some(true),
