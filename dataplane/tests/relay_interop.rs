@@ -131,12 +131,16 @@ fn root_relay_interop_tunnel_auth_spoofing_two_clients() {
         "{spoofed_before} -> {spoofed}"
     );
 
-    // Two clients at once: different addresses, each only its own replies.
+    // Two clients at once: different addresses, each only its own replies. Each keeps its tunnel
+    // open for 5 s after its traffic, so the sessions overlap even when one Python start is slow
+    // (otherwise the first may end before the second asks, and its freed address is reused).
     let spawn = || {
-        bed.client_command(&["--token", TOKEN, "--pings", "5", "--echoes", "5"])
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("spawn client")
+        bed.client_command(&[
+            "--token", TOKEN, "--pings", "5", "--echoes", "5", "--hold", "5",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn client")
     };
     let (c1, c2) = (spawn(), spawn());
     let parse = |c: std::process::Child| -> serde_json::Value {
