@@ -1,8 +1,8 @@
 //! The XDP program's decision, mirrored in pure Rust.
 //!
 //! [`classify`] must agree with `bpf/relay_xdp.bpf.c` on every input; the root test
-//! `tests/bpf_test_run.rs` runs both on the same crafted and random frames. User space uses it
-//! to explain a verdict (e.g. in logs) and to re-check frames handed over between workers.
+//! `tests/bpf_test_run.rs` runs both on the same crafted and random frames. Today it is the test
+//! oracle for the BPF program; no production path calls it yet.
 
 #![forbid(unsafe_code)]
 

@@ -63,7 +63,8 @@ pub struct RelayConfig {
 pub struct TunnelPacket {
     /// The session it came from.
     pub session: SessionId,
-    /// The inner IP packet (a view into the received datagram, no copy).
+    /// The inner IP packet: a view into the received QUIC DATAGRAM (no copy); packets that came
+    /// in DATAGRAM capsules on the request stream are copied out of the stream buffers.
     pub packet: Bytes,
 }
 
