@@ -1,5 +1,5 @@
 # Quick start: `make demo` runs the main job, `make test` runs every test (as root).
-.PHONY: setup demo test build fmt clippy
+.PHONY: setup demo test build fmt clippy images cluster-build cluster-up cluster-down
 
 setup:
 	bash scripts/setup.sh
@@ -18,3 +18,19 @@ fmt:
 
 clippy:
 	cargo clippy --workspace --all-targets -- -D warnings
+
+# OCI archives of the operator and dataplane images (and the local cluster's pause image),
+# FROM scratch, reproducible: build/images/*.tar, digests in build/images/digests.txt.
+images:
+	bash scripts/images/build.sh
+
+# The local single-node Kubernetes (scripts/cluster/cluster.sh): build from source (cached),
+# start it with the images loaded, stop it leaving nothing behind.
+cluster-build:
+	bash scripts/cluster/build.sh
+
+cluster-up: images cluster-build
+	bash scripts/cluster/cluster.sh up build/images/oxidize-operator-*.tar build/images/oxidize-dataplane-*.tar
+
+cluster-down:
+	bash scripts/cluster/cluster.sh down

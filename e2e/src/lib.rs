@@ -5,12 +5,14 @@
 //! group. Names are unique per process and per call, so tests run in parallel; namespaces left
 //! by a killed test process are removed by the next [`Netns::new`].
 //!
+//! - [`cluster`]: the local Kubernetes (up/down, kubectl, test images, host snapshots).
 //! - [`privilege`]: the skip-or-fail policy for tests that need root.
 //! - [`netns`]: namespace guards, running closures and child processes inside them.
 //! - [`link`]: veth pairs with N queues, addresses, routes, queue counts.
 //! - [`servers`]: the UDP echo and checksummed TCP stream servers, and their clients.
 //! - [`topology`]: the standard `client <-> relay <-> internet` three-host bed.
 
+pub mod cluster;
 pub mod cmd;
 pub mod error;
 pub mod link;
