@@ -24,4 +24,4 @@ pub mod telemetry;
 #[cfg(test)]
 pub(crate) mod fixtures;
 
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};

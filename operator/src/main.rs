@@ -60,7 +60,7 @@ async fn main() -> anyhow::Result<()> {
         Format::Json => LogFormat::Json,
         Format::Text => LogFormat::Text,
     };
-    let _filter = telemetry::init(format, &args.log_level).map_err(anyhow::Error::msg)?;
+    telemetry::init(format, &args.log_level).map_err(anyhow::Error::msg)?;
     let client = Client::try_default()
         .await
         .context("cannot build a Kubernetes client (in-cluster config or KUBECONFIG)")?;
