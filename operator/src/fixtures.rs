@@ -140,6 +140,8 @@ pub(crate) struct Seen {
 pub(crate) struct Route {
     method: &'static str,
     path: String,
+    /// Only requests whose URI contains this (e.g. `watch=true`).
+    query: Option<&'static str>,
     answer: Answer,
 }
 
@@ -154,6 +156,8 @@ pub(crate) enum Answer {
     Status(u16, &'static str),
     /// Fail `n` times with this code, then answer with the inner answer.
     FailThen(u16, usize, Box<Answer>),
+    /// Never answer (an open watch with no events).
+    Hang,
 }
 
 impl Route {
@@ -162,7 +166,18 @@ impl Route {
         Route {
             method,
             path: path.into(),
+            query: None,
             answer,
+        }
+    }
+
+    /// Watch requests on paths starting with `path`: held open, no events.
+    pub(crate) fn watch(path: impl Into<String>) -> Self {
+        Route {
+            method: "GET",
+            path: path.into(),
+            query: Some("watch=true"),
+            answer: Answer::Hang,
         }
     }
 }
@@ -187,6 +202,7 @@ impl FakeApi {
         let seen2 = seen.clone();
         let mut routes = routes;
         tokio::spawn(async move {
+            let mut held = Vec::new();
             while let Some((req, send)) = handle.next_request().await {
                 let method = req.method().to_string();
                 let uri = req.uri().to_string();
@@ -205,9 +221,18 @@ impl FakeApi {
                         body: body.clone(),
                     });
                 }
-                let route = routes
-                    .iter_mut()
-                    .find(|r| r.method == method && path.starts_with(&r.path));
+                let route = routes.iter_mut().find(|r| {
+                    r.method == method
+                        && path.starts_with(&r.path)
+                        && r.query.is_none_or(|q| uri.contains(q))
+                });
+                if route
+                    .as_ref()
+                    .is_some_and(|r| matches!(r.answer, Answer::Hang))
+                {
+                    held.push(send);
+                    continue;
+                }
                 let (code, out) = match route {
                     None => (
                         404,
@@ -228,7 +253,7 @@ impl FakeApi {
                             Answer::Status(code, reason) => {
                                 (code, status_body(code, reason, reason))
                             }
-                            Answer::FailThen(..) => {
+                            Answer::FailThen(..) | Answer::Hang => {
                                 (500, status_body(500, "InternalError", "nested"))
                             }
                         }

@@ -12,6 +12,8 @@ mod error;
 pub mod http;
 /// Prometheus metrics.
 pub mod metrics;
+/// Whether this replica is Ready.
+pub mod readiness;
 /// Pure rendering of the owned objects.
 pub mod render;
 /// Node selection and conflicts between RelayNodes.

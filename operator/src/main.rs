@@ -78,7 +78,7 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or_else(|| format!("oxidize-operator-{}", std::process::id()));
 
     if !args.leader_election {
-        state.set_standby(false);
+        state.set_leading(true);
         let ctrl = controller::run(
             state,
             client,
@@ -96,7 +96,7 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
 
-    state.set_standby(true);
+    state.set_leading(false);
     let lease = LeaseManagerBuilder::new(client.clone(), &args.lease_name)
         .with_namespace(&args.lease_namespace)
         .with_identity(&identity)
@@ -114,7 +114,7 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     info!(%identity, "became the leader");
-    state.set_standby(false);
+    state.set_leading(true);
     let mut lost = leader.clone();
     let ctrl = controller::run(
         state.clone(),

@@ -428,3 +428,4 @@ async fn api_errors_back_off_per_object_and_kind_then_recover() {
 }
 
 mod deletion;
+mod run;
