@@ -10,6 +10,8 @@ pub mod controller;
 mod error;
 /// The HTTP endpoints.
 pub mod http;
+/// Signals, leader election and shutdown around the controller.
+pub mod lifecycle;
 /// Prometheus metrics.
 pub mod metrics;
 /// Whether this replica is Ready.
