@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 
 use http::{Request, Response, StatusCode};
 use k8s_openapi::api::core::v1::{
-    ContainerState, ContainerStateTerminated, ContainerStatus, Node, NodeStatus, Pod, PodCondition,
+    Affinity, ContainerState, ContainerStateTerminated, ContainerStatus, Node, NodeAffinity,
+    NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, NodeStatus, Pod, PodCondition,
     PodSpec, PodStatus,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -108,6 +109,43 @@ pub(crate) fn relay_pod(rn: &str, node: &str, ready: bool, report: Option<&str>)
             ..PodStatus::default()
         }),
     }
+}
+
+/// A relay pod of RelayNode `rn` that the scheduler cannot place on `node`: Pending, no
+/// `nodeName`, the DaemonSet controller's node affinity, `PodScheduled=False` with the
+/// scheduler's `message`.
+pub(crate) fn unschedulable_relay_pod(rn: &str, node: &str, message: &str) -> Pod {
+    let mut pod = relay_pod(rn, node, false, None);
+    let spec = pod.spec.get_or_insert_with(PodSpec::default);
+    spec.node_name = None;
+    spec.affinity = Some(Affinity {
+        node_affinity: Some(NodeAffinity {
+            required_during_scheduling_ignored_during_execution: Some(NodeSelector {
+                node_selector_terms: vec![NodeSelectorTerm {
+                    match_fields: Some(vec![NodeSelectorRequirement {
+                        key: "metadata.name".into(),
+                        operator: "In".into(),
+                        values: Some(vec![node.into()]),
+                    }]),
+                    ..NodeSelectorTerm::default()
+                }],
+            }),
+            ..NodeAffinity::default()
+        }),
+        ..Affinity::default()
+    });
+    pod.status = Some(PodStatus {
+        phase: Some("Pending".into()),
+        conditions: Some(vec![PodCondition {
+            type_: "PodScheduled".into(),
+            status: "False".into(),
+            reason: Some("Unschedulable".into()),
+            message: Some(message.into()),
+            ..PodCondition::default()
+        }]),
+        ..PodStatus::default()
+    });
+    pod
 }
 
 /// A successful tuning report as the tuner writes it.
