@@ -28,35 +28,140 @@ pub enum Error {
 /// `Result` with [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-impl Error {
-    /// A fixed label per variant, for the `error` label of the failure metric.
-    pub fn metric_label(&self) -> &'static str {
+/// The kind of a failure: the one place that maps errors to metric labels and requeue delays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The apiserver answered 409: someone else wrote first.
+    Conflict,
+    /// The apiserver answered 429: too many requests.
+    Throttled,
+    /// The apiserver answered 5xx.
+    ApiServer,
+    /// The apiserver refused the request (another 4xx).
+    ApiClient,
+    /// The request did not get an answer (connection, TLS, decoding).
+    ApiTransport,
+    /// The spec cannot be turned into config documents.
+    InvalidSpec,
+    /// A document could not be serialised.
+    Serialize,
+    /// The finalizer helper failed.
+    Finalizer,
+    /// The object has no namespace or name.
+    MissingField,
+    /// Deletion waits for restore Jobs.
+    RestorePending,
+}
+
+impl ErrorKind {
+    /// Every kind, for tests and for pre-registering metric series.
+    pub const ALL: [ErrorKind; 10] = [
+        ErrorKind::Conflict,
+        ErrorKind::Throttled,
+        ErrorKind::ApiServer,
+        ErrorKind::ApiClient,
+        ErrorKind::ApiTransport,
+        ErrorKind::InvalidSpec,
+        ErrorKind::Serialize,
+        ErrorKind::Finalizer,
+        ErrorKind::MissingField,
+        ErrorKind::RestorePending,
+    ];
+
+    /// The fixed `error` label of the failure metric (names used by the chart's alerts).
+    pub fn label(self) -> &'static str {
         match self {
-            Error::Kube(kube::Error::Api(s)) if s.code == 409 => "conflict",
-            Error::Kube(kube::Error::Api(s)) if s.code == 429 => "throttled",
-            Error::Kube(kube::Error::Api(s)) if s.code >= 500 => "api_server",
-            Error::Kube(kube::Error::Api(_)) => "api_client",
-            Error::Kube(_) => "api_transport",
-            Error::Spec(_) => "invalid_spec",
-            Error::Serialize(_) => "serialize",
-            Error::Finalizer(_) => "finalizer",
-            Error::MissingField(_) => "missing_field",
-            Error::RestorePending(_) => "restore_pending",
+            ErrorKind::Conflict => "conflict",
+            ErrorKind::Throttled => "throttled",
+            ErrorKind::ApiServer => "api_server",
+            ErrorKind::ApiClient => "api_client",
+            ErrorKind::ApiTransport => "api_transport",
+            ErrorKind::InvalidSpec => "invalid_spec",
+            ErrorKind::Serialize => "serialize",
+            ErrorKind::Finalizer => "finalizer",
+            ErrorKind::MissingField => "missing_field",
+            ErrorKind::RestorePending => "restore_pending",
         }
     }
 
-    /// The first retry delay for this kind of error; [`crate::backoff::Backoff`] doubles it per
+    /// The first retry delay for this kind; [`crate::backoff::Backoff`] doubles it per
     /// consecutive failure up to its cap. Conflicts retry fast (someone else wrote first),
     /// server and transport errors a little slower, a spec that cannot work slowly (a person
     /// must change it; the spec change itself triggers a reconcile).
-    pub fn base_delay(&self) -> Duration {
-        match self.metric_label() {
-            "conflict" => Duration::from_millis(500),
-            "throttled" => Duration::from_secs(5),
-            "api_server" | "api_transport" => Duration::from_secs(2),
-            "invalid_spec" | "missing_field" => Duration::from_secs(60),
-            "restore_pending" => Duration::from_secs(3),
-            _ => Duration::from_secs(5),
+    pub fn base_delay(self) -> Duration {
+        match self {
+            ErrorKind::Conflict => Duration::from_millis(500),
+            ErrorKind::ApiServer | ErrorKind::ApiTransport => Duration::from_secs(2),
+            ErrorKind::RestorePending => Duration::from_secs(3),
+            ErrorKind::Throttled
+            | ErrorKind::ApiClient
+            | ErrorKind::Serialize
+            | ErrorKind::Finalizer => Duration::from_secs(5),
+            ErrorKind::InvalidSpec | ErrorKind::MissingField => Duration::from_secs(60),
         }
+    }
+}
+
+impl Error {
+    /// The kind of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Kube(kube::Error::Api(s)) if s.code == 409 => ErrorKind::Conflict,
+            Error::Kube(kube::Error::Api(s)) if s.code == 429 => ErrorKind::Throttled,
+            Error::Kube(kube::Error::Api(s)) if s.code >= 500 => ErrorKind::ApiServer,
+            Error::Kube(kube::Error::Api(_)) => ErrorKind::ApiClient,
+            Error::Kube(_) => ErrorKind::ApiTransport,
+            Error::Spec(_) => ErrorKind::InvalidSpec,
+            Error::Serialize(_) => ErrorKind::Serialize,
+            Error::Finalizer(_) => ErrorKind::Finalizer,
+            Error::MissingField(_) => ErrorKind::MissingField,
+            Error::RestorePending(_) => ErrorKind::RestorePending,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(code: u16) -> Error {
+        Error::Kube(kube::Error::Api(Box::new(
+            kube::core::Status::failure("x", "y").with_code(code),
+        )))
+    }
+
+    #[test]
+    fn each_kind_has_its_own_label_and_a_delay() {
+        let labels: std::collections::BTreeSet<&str> =
+            ErrorKind::ALL.iter().map(|k| k.label()).collect();
+        assert_eq!(labels.len(), ErrorKind::ALL.len(), "labels are distinct");
+        for k in ErrorKind::ALL {
+            assert!(
+                k.label()
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '_'),
+                "{k:?}"
+            );
+            assert!(k.base_delay() > Duration::ZERO, "{k:?}");
+        }
+    }
+
+    #[test]
+    fn errors_map_to_kinds_and_delays() {
+        assert_eq!(api(409).kind(), ErrorKind::Conflict);
+        assert_eq!(api(409).kind().base_delay(), Duration::from_millis(500));
+        assert_eq!(api(429).kind().label(), "throttled");
+        assert_eq!(api(503).kind().label(), "api_server");
+        assert_eq!(api(503).kind().base_delay(), Duration::from_secs(2));
+        assert_eq!(api(404).kind().label(), "api_client");
+        assert_eq!(
+            Error::MissingField("name").kind().base_delay(),
+            Duration::from_secs(60)
+        );
+        assert_eq!(Error::RestorePending(1).kind().label(), "restore_pending");
+        assert_eq!(
+            Error::RestorePending(1).kind().base_delay(),
+            Duration::from_secs(3)
+        );
     }
 }

@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 
 use http::{Request, Response, StatusCode};
 use k8s_openapi::api::core::v1::{
-    ContainerState, ContainerStateTerminated, ContainerStatus, Node, NodeStatus, Pod, PodCondition,
+    Affinity, ContainerState, ContainerStateTerminated, ContainerStatus, Node, NodeAffinity,
+    NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, NodeStatus, Pod, PodCondition,
     PodSpec, PodStatus,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -110,6 +111,43 @@ pub(crate) fn relay_pod(rn: &str, node: &str, ready: bool, report: Option<&str>)
     }
 }
 
+/// A relay pod of RelayNode `rn` that the scheduler cannot place on `node`: Pending, no
+/// `nodeName`, the DaemonSet controller's node affinity, `PodScheduled=False` with the
+/// scheduler's `message`.
+pub(crate) fn unschedulable_relay_pod(rn: &str, node: &str, message: &str) -> Pod {
+    let mut pod = relay_pod(rn, node, false, None);
+    let spec = pod.spec.get_or_insert_with(PodSpec::default);
+    spec.node_name = None;
+    spec.affinity = Some(Affinity {
+        node_affinity: Some(NodeAffinity {
+            required_during_scheduling_ignored_during_execution: Some(NodeSelector {
+                node_selector_terms: vec![NodeSelectorTerm {
+                    match_fields: Some(vec![NodeSelectorRequirement {
+                        key: "metadata.name".into(),
+                        operator: "In".into(),
+                        values: Some(vec![node.into()]),
+                    }]),
+                    ..NodeSelectorTerm::default()
+                }],
+            }),
+            ..NodeAffinity::default()
+        }),
+        ..Affinity::default()
+    });
+    pod.status = Some(PodStatus {
+        phase: Some("Pending".into()),
+        conditions: Some(vec![PodCondition {
+            type_: "PodScheduled".into(),
+            status: "False".into(),
+            reason: Some("Unschedulable".into()),
+            message: Some(message.into()),
+            ..PodCondition::default()
+        }]),
+        ..PodStatus::default()
+    });
+    pod
+}
+
 /// A successful tuning report as the tuner writes it.
 pub(crate) fn report_ok() -> String {
     json!({"apiVersion": "relay.oxidize.dev/v1alpha1", "kind": "TuningReport", "success": true,
@@ -140,6 +178,8 @@ pub(crate) struct Seen {
 pub(crate) struct Route {
     method: &'static str,
     path: String,
+    /// Only requests whose URI contains this (e.g. `watch=true`).
+    query: Option<&'static str>,
     answer: Answer,
 }
 
@@ -154,6 +194,8 @@ pub(crate) enum Answer {
     Status(u16, &'static str),
     /// Fail `n` times with this code, then answer with the inner answer.
     FailThen(u16, usize, Box<Answer>),
+    /// Never answer (an open watch with no events).
+    Hang,
 }
 
 impl Route {
@@ -162,7 +204,18 @@ impl Route {
         Route {
             method,
             path: path.into(),
+            query: None,
             answer,
+        }
+    }
+
+    /// Watch requests on paths starting with `path`: held open, no events.
+    pub(crate) fn watch(path: impl Into<String>) -> Self {
+        Route {
+            method: "GET",
+            path: path.into(),
+            query: Some("watch=true"),
+            answer: Answer::Hang,
         }
     }
 }
@@ -187,6 +240,7 @@ impl FakeApi {
         let seen2 = seen.clone();
         let mut routes = routes;
         tokio::spawn(async move {
+            let mut held = Vec::new();
             while let Some((req, send)) = handle.next_request().await {
                 let method = req.method().to_string();
                 let uri = req.uri().to_string();
@@ -205,9 +259,18 @@ impl FakeApi {
                         body: body.clone(),
                     });
                 }
-                let route = routes
-                    .iter_mut()
-                    .find(|r| r.method == method && path.starts_with(&r.path));
+                let route = routes.iter_mut().find(|r| {
+                    r.method == method
+                        && path.starts_with(&r.path)
+                        && r.query.is_none_or(|q| uri.contains(q))
+                });
+                if route
+                    .as_ref()
+                    .is_some_and(|r| matches!(r.answer, Answer::Hang))
+                {
+                    held.push(send);
+                    continue;
+                }
                 let (code, out) = match route {
                     None => (
                         404,
@@ -228,7 +291,7 @@ impl FakeApi {
                             Answer::Status(code, reason) => {
                                 (code, status_body(code, reason, reason))
                             }
-                            Answer::FailThen(..) => {
+                            Answer::FailThen(..) | Answer::Hang => {
                                 (500, status_body(500, "InternalError", "nested"))
                             }
                         }

@@ -28,19 +28,26 @@ async fn metrics(AxumState(state): AxumState<State>) -> impl IntoResponse {
 }
 
 async fn readyz(AxumState(state): AxumState<State>) -> impl IntoResponse {
-    if state.ready() {
-        (StatusCode::OK, "ready\n")
-    } else {
-        (
+    let r = state.readiness();
+    match r.waiting_for() {
+        None if r.leading => (StatusCode::OK, "ready (leader)\n".to_owned()),
+        None => (StatusCode::OK, "ready (standby)\n".to_owned()),
+        Some(what) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            "waiting for the RelayNode watch to sync\n",
-        )
+            format!("waiting for {what}\n"),
+        ),
     }
 }
 
 /// Serves `router` on `addr` until the process ends.
 pub async fn serve(addr: std::net::SocketAddr, state: State) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+    serve_on(tokio::net::TcpListener::bind(addr).await?, state).await
+}
+
+/// Serves `router` on a bound `listener` (and marks the replica as serving) until the process
+/// ends.
+pub async fn serve_on(listener: tokio::net::TcpListener, state: State) -> std::io::Result<()> {
+    state.set_serving();
     axum::serve(listener, router(state)).await
 }
 
@@ -62,20 +69,35 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn readiness_follows_the_watch_and_metrics_are_served() {
+    async fn readiness_follows_the_role_and_the_watch_and_metrics_are_served() {
         let state = State::default();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let st = state.clone();
-        tokio::spawn(async move { axum::serve(listener, router(st)).await });
+        tokio::spawn(async move { serve_on(listener, st).await });
         assert!(get_path(addr, "/healthz").await.starts_with("HTTP/1.1 200"));
-        assert!(get_path(addr, "/readyz").await.starts_with("HTTP/1.1 503"));
-        state.set_standby(true);
-        assert!(get_path(addr, "/readyz").await.starts_with("HTTP/1.1 200"));
+        // A standby is ready as soon as it serves.
+        let r = get_path(addr, "/readyz").await;
+        assert!(
+            r.starts_with("HTTP/1.1 200") && r.contains("standby"),
+            "{r}"
+        );
         let m = get_path(addr, "/metrics").await;
         assert!(m.contains("oxidize_operator_leader 0"), "{m}");
+        // The leader waits for its RelayNode watch.
+        state.set_leading(true);
+        let r = get_path(addr, "/readyz").await;
+        assert!(
+            r.starts_with("HTTP/1.1 503") && r.contains("RelayNode watch"),
+            "{r}"
+        );
+        state.set_synced(true);
+        let r = get_path(addr, "/readyz").await;
+        assert!(r.starts_with("HTTP/1.1 200") && r.contains("leader"), "{r}");
+        let m = get_path(addr, "/metrics").await;
+        assert!(m.contains("oxidize_operator_leader 1"), "{m}");
         assert!(m.contains("application/openmetrics-text"), "{m}");
     }
 }

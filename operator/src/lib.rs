@@ -10,8 +10,12 @@ pub mod controller;
 mod error;
 /// The HTTP endpoints.
 pub mod http;
+/// Signals, leader election and shutdown around the controller.
+pub mod lifecycle;
 /// Prometheus metrics.
 pub mod metrics;
+/// Whether this replica is Ready.
+pub mod readiness;
 /// Pure rendering of the owned objects.
 pub mod render;
 /// Node selection and conflicts between RelayNodes.
@@ -24,4 +28,4 @@ pub mod telemetry;
 #[cfg(test)]
 pub(crate) mod fixtures;
 
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};

@@ -1,5 +1,6 @@
 //! `oxidize-operator`: wiring only. Builds the client, the HTTP server, leader election and the
-//! controller from the library, and exits non-zero when any of them fails.
+//! controller from the library, and exits non-zero when any of them fails. SIGTERM or SIGINT
+//! stops it within two seconds, releasing the leader Lease ([`oxidize_operator::lifecycle`]).
 
 use std::time::Duration;
 
@@ -8,6 +9,7 @@ use clap::{Parser, ValueEnum};
 use kube::Client;
 use kube_lease_manager::LeaseManagerBuilder;
 use oxidize_operator::controller::{self, Config, State};
+use oxidize_operator::lifecycle::{self, Exit};
 use oxidize_operator::telemetry::{self, LogFormat};
 use tracing::{error, info};
 
@@ -55,12 +57,18 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // First, so that a SIGTERM from here on stops the operator cleanly.
+    let termination = lifecycle::termination().context("cannot install the signal handlers")?;
+    let shutdown = async move {
+        let signal = termination.await;
+        info!(signal, "shutting down");
+    };
     let args = Args::parse();
     let format = match args.log_format {
         Format::Json => LogFormat::Json,
         Format::Text => LogFormat::Text,
     };
-    let _filter = telemetry::init(format, &args.log_level).map_err(anyhow::Error::msg)?;
+    telemetry::init(format, &args.log_level).map_err(anyhow::Error::msg)?;
     let client = Client::try_default()
         .await
         .context("cannot build a Kubernetes client (in-cluster config or KUBECONFIG)")?;
@@ -76,27 +84,26 @@ async fn main() -> anyhow::Result<()> {
         .identity
         .clone()
         .unwrap_or_else(|| format!("oxidize-operator-{}", std::process::id()));
+    let (namespace, ctrl_state, ctrl_client) = (args.namespace, state.clone(), client.clone());
+    let ctrl_identity = identity.clone();
+    let controller = move |stop| {
+        controller::run(
+            ctrl_state,
+            ctrl_client,
+            namespace,
+            config,
+            Some(ctrl_identity),
+            stop,
+        )
+    };
 
     if !args.leader_election {
-        state.set_standby(false);
-        let ctrl = controller::run(
-            state,
-            client,
-            args.namespace,
-            config,
-            Some(identity),
-            async {
-                let _ = tokio::signal::ctrl_c().await;
-            },
-        );
         tokio::select! {
-            () = ctrl => {}
+            () = lifecycle::run_alone(&state, shutdown, controller) => return Ok(()),
             r = http => anyhow::bail!("the HTTP server stopped: {r:?}"),
         }
-        return Ok(());
     }
 
-    state.set_standby(true);
     let lease = LeaseManagerBuilder::new(client.clone(), &args.lease_name)
         .with_namespace(&args.lease_namespace)
         .with_identity(&identity)
@@ -105,40 +112,17 @@ async fn main() -> anyhow::Result<()> {
         .build()
         .await
         .context("cannot set up leader election")?;
-    let (mut leader, lease_task) = lease.watch().await;
-    info!(lease = %args.lease_name, %identity, "waiting to become the leader");
-    while !*leader.borrow_and_update() {
-        tokio::select! {
-            r = leader.changed() => r.context("leader election stopped")?,
-            _ = tokio::signal::ctrl_c() => return Ok(()),
-        }
-    }
-    info!(%identity, "became the leader");
-    state.set_standby(false);
-    let mut lost = leader.clone();
-    let ctrl = controller::run(
-        state.clone(),
-        client,
-        args.namespace,
-        config,
-        Some(identity),
-        async move {
-            tokio::select! {
-                _ = async { while lost.changed().await.is_ok() { if !*lost.borrow() { break; } } } => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-        },
-    );
-    tokio::select! {
-        () = ctrl => {}
+    info!(lease = %args.lease_name, %identity, "campaigning for the leader Lease");
+    let exit = tokio::select! {
+        exit = lifecycle::run_elected(lease, &state, shutdown, controller) => exit,
         r = http => anyhow::bail!("the HTTP server stopped: {r:?}"),
+    };
+    match exit {
+        Exit::Shutdown => Ok(()),
+        Exit::LostLease => {
+            error!("lost the leader Lease; exiting so that a fresh replica campaigns again");
+            anyhow::bail!("lost the leader Lease")
+        }
+        Exit::ElectionFailed => anyhow::bail!("leader election stopped"),
     }
-    let still_leader = *leader.borrow();
-    drop(leader);
-    let _ = lease_task.await;
-    if !still_leader {
-        error!("lost the leader Lease; exiting so that a fresh replica campaigns again");
-        anyhow::bail!("lost the leader Lease");
-    }
-    Ok(())
 }

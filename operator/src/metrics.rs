@@ -10,7 +10,9 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-/// Label set of the error counter: a fixed string per error kind ([`crate::Error::metric_label`]).
+use crate::ErrorKind;
+
+/// Label set of the error counter: a fixed string per error kind ([`ErrorKind::label`]).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ErrorLabels {
     /// The error kind.
@@ -140,11 +142,11 @@ impl Metrics {
         }
     }
 
-    /// Counts a failure of kind `label`.
-    pub fn reconcile_failed(&self, label: &str) {
+    /// Counts a failure of this kind (labelled with [`ErrorKind::label`]).
+    pub fn reconcile_failed(&self, kind: ErrorKind) {
         self.errors
             .get_or_create(&ErrorLabels {
-                error: label.to_owned(),
+                error: kind.label().to_owned(),
             })
             .inc();
     }
@@ -213,7 +215,7 @@ mod tests {
         {
             let _t = m.reconcile_started();
         }
-        m.reconcile_failed("conflict");
+        m.reconcile_failed(crate::ErrorKind::Conflict);
         m.leader.set(1);
         let status = oxidize_crds::RelayNodeStatus {
             desired_nodes: 3,
@@ -248,7 +250,7 @@ mod tests {
         {
             let _t = m.reconcile_started();
         }
-        m.reconcile_failed("api");
+        m.reconcile_failed(crate::ErrorKind::ApiServer);
         let status = oxidize_crds::RelayNodeStatus {
             desired_nodes: 2,
             ready_nodes: 1,

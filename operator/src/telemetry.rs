@@ -1,9 +1,10 @@
-//! Logging: JSON (one object per line) or text on stderr, with a filter that can be changed
-//! while running.
+//! Logging: JSON (one object per line) or text on stderr, filtered by `RUST_LOG`-style
+//! directives fixed at start (changing them means restarting the pod: the image has no shell to
+//! send a signal from, and an unauthenticated HTTP endpoint on the metrics port is not worth it).
 
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{reload, EnvFilter, Registry};
+use tracing_subscriber::EnvFilter;
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -15,24 +16,10 @@ pub enum LogFormat {
     Text,
 }
 
-/// Changes the log filter of the running process.
-#[derive(Clone)]
-pub struct FilterHandle(reload::Handle<EnvFilter, Registry>);
-
-impl FilterHandle {
-    /// Replaces the filter with `directives` (EnvFilter syntax, e.g. `info,kube=debug`).
-    pub fn set(&self, directives: &str) -> Result<(), String> {
-        let filter = EnvFilter::try_new(directives)
-            .map_err(|e| format!("bad log filter {directives:?}: {e}"))?;
-        self.0.reload(filter).map_err(|e| e.to_string())
-    }
-}
-
 /// Installs the global subscriber with `directives` (EnvFilter syntax) as the initial filter.
-pub fn init(format: LogFormat, directives: &str) -> Result<FilterHandle, String> {
+pub fn init(format: LogFormat, directives: &str) -> Result<(), String> {
     let filter = EnvFilter::try_new(directives)
         .map_err(|e| format!("bad log filter {directives:?}: {e}"))?;
-    let (filter, handle) = reload::Layer::new(filter);
     let registry = tracing_subscriber::registry().with(filter);
     let result = match format {
         LogFormat::Json => registry
@@ -47,6 +34,5 @@ pub fn init(format: LogFormat, directives: &str) -> Result<FilterHandle, String>
             .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
             .try_init(),
     };
-    result.map_err(|e| e.to_string())?;
-    Ok(FilterHandle(handle))
+    result.map_err(|e| e.to_string())
 }

@@ -134,13 +134,13 @@ pub async fn reconcile(rn: Arc<RelayNode>, ctx: Arc<Context>) -> Result<Action> 
 
 /// Counts the failure under its fixed label and requeues after the object's backoff delay.
 pub fn error_policy(rn: Arc<RelayNode>, error: &Error, ctx: Arc<Context>) -> Action {
-    let label = error.metric_label();
-    ctx.metrics.reconcile_failed(label);
-    let delay = ctx.backoff.failure(&key(&rn), error.base_delay());
+    let kind = error.kind();
+    ctx.metrics.reconcile_failed(kind);
+    let delay = ctx.backoff.failure(&key(&rn), kind.base_delay());
     if matches!(error, Error::RestorePending(_)) {
         tracing::info!(relaynode = %key(&rn), %error, retry_in = ?delay, "deletion waiting");
     } else {
-        warn!(relaynode = %key(&rn), %error, kind = label, retry_in = ?delay, "reconcile failed");
+        warn!(relaynode = %key(&rn), %error, kind = kind.label(), retry_in = ?delay, "reconcile failed");
     }
     Action::requeue(delay)
 }

@@ -1,5 +1,5 @@
 //! Running the controller: the watches, the shared `State` the HTTP server reads, readiness
-//! once the watches have synced.
+//! once the RelayNode watch has synced (seen on its own stream; see [`crate::readiness`]).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -8,14 +8,15 @@ use futures::StreamExt;
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod, Service};
-use kube::runtime::reflector::ObjectRef;
-use kube::runtime::{watcher, Controller};
+use kube::runtime::reflector::{self, reflector, ObjectRef};
+use kube::runtime::{watcher, Controller, WatchStreamExt};
 use kube::{Api, Client, ResourceExt};
 use oxidize_crds::RelayNode;
 use tracing::{debug, info, warn};
 
 use super::{error_policy, reconcile, Config, Context};
 use crate::metrics::Metrics;
+use crate::readiness::Readiness;
 use crate::render::{FIELD_MANAGER, RELAYNODE_LABEL};
 
 /// What the controller and the HTTP server share.
@@ -23,21 +24,40 @@ use crate::render::{FIELD_MANAGER, RELAYNODE_LABEL};
 pub struct State {
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
-    ready: Arc<AtomicBool>,
-    standby: Arc<AtomicBool>,
+    serving: Arc<AtomicBool>,
+    leading: Arc<AtomicBool>,
+    synced: Arc<AtomicBool>,
 }
 
 impl State {
-    /// True once the RelayNode watch has listed everything (or while waiting as a standby
-    /// replica, which has nothing to sync).
-    pub fn ready(&self) -> bool {
-        self.ready.load(Ordering::Relaxed) || self.standby.load(Ordering::Relaxed)
+    /// What readiness is decided from, now.
+    pub fn readiness(&self) -> Readiness {
+        Readiness {
+            serving: self.serving.load(Ordering::Relaxed),
+            leading: self.leading.load(Ordering::Relaxed),
+            synced: self.synced.load(Ordering::Relaxed),
+        }
     }
 
-    /// Marks this replica as a standby (not the leader) or not.
-    pub fn set_standby(&self, standby: bool) {
-        self.standby.store(standby, Ordering::Relaxed);
-        self.metrics.leader.set(i64::from(!standby));
+    /// True when this replica is Ready ([`Readiness::is_ready`]).
+    pub fn ready(&self) -> bool {
+        self.readiness().is_ready()
+    }
+
+    /// Records that the HTTP server is listening.
+    pub fn set_serving(&self) {
+        self.serving.store(true, Ordering::Relaxed);
+    }
+
+    /// Records whether this replica runs the controller (holds the Lease, or election is off).
+    pub fn set_leading(&self, leading: bool) {
+        self.leading.store(leading, Ordering::Relaxed);
+        self.metrics.leader.set(i64::from(leading));
+    }
+
+    /// Records whether the controller's RelayNode watch has completed its initial list.
+    pub fn set_synced(&self, synced: bool) {
+        self.synced.store(synced, Ordering::Relaxed);
     }
 
     /// The context for reconciles.
@@ -73,17 +93,25 @@ pub async fn run(
     let ours = watcher::Config::default()
         .labels(&format!("app.kubernetes.io/managed-by={FIELD_MANAGER}"))
         .any_semantic();
-    let controller = Controller::new(relaynodes, watcher::Config::default().any_semantic());
-    let store = controller.store();
-    let ready = state.ready.clone();
-    let ready_store = store.clone();
-    tokio::spawn(async move {
-        if ready_store.wait_until_ready().await.is_ok() {
-            ready.store(true, Ordering::Relaxed);
+    // The RelayNode watch as `Controller::new` builds it, plus a look at its events: readiness
+    // follows `InitDone` here instead of a second `Store::wait_until_ready` waiter, which kube
+    // 5.0.0 would starve (the controller's runner is already one).
+    state.set_synced(false);
+    let (store, writer) = reflector::store();
+    let synced = state.clone();
+    let trigger = reflector(
+        writer,
+        watcher(relaynodes, watcher::Config::default().any_semantic()),
+    )
+    .inspect(move |event| {
+        if matches!(event, Ok(watcher::Event::InitDone)) && !synced.readiness().synced {
+            synced.set_synced(true);
             info!("RelayNode watch synced; ready");
         }
-    });
-    let node_store = store.clone();
+    })
+    .applied_objects();
+    let controller = Controller::for_stream(trigger, store.clone());
+    let node_store = store;
     let labelled = watcher::Config::default()
         .labels(RELAYNODE_LABEL)
         .any_semantic();

@@ -4,11 +4,12 @@
 
 mod nodes;
 
-pub use nodes::{hugepages_allocatable, node_status};
+pub use nodes::{hugepages_allocatable, node_status, unschedulable};
 
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::ResourceExt;
 use oxidize_crds::relaynode::{ConditionType, RelayNodeNodeStatus};
 use oxidize_crds::{RelayNode, RelayNodeStatus};
 
@@ -133,6 +134,16 @@ pub fn compute(o: Observed<'_>) -> (RelayNodeStatus, Vec<Transition>) {
         .filter(|n| n.tuning.as_ref().is_some_and(|t| !t.succeeded))
         .map(|n| n.name.as_str())
         .collect();
+    // Relay pods the scheduler cannot place (e.g. the node lacks the CPUs the workers ask for).
+    let unplaced: Vec<(String, &str)> = o
+        .nodes
+        .iter()
+        .filter_map(|n| {
+            let name = n.name_any();
+            let msg = nodes::relay_pod_on(&name, o.pods).and_then(unschedulable)?;
+            Some((name, msg.trim()))
+        })
+        .collect();
 
     let degraded = if let Some(p) = o.problems.first() {
         cond(
@@ -152,6 +163,19 @@ pub fn compute(o: Observed<'_>) -> (RelayNodeStatus, Vec<Transition>) {
             format!(
                 "tuning failed on {}; see status.nodes[].tuning.message",
                 failed.join(", ")
+            ),
+            o.now,
+        )
+    } else if let Some((_, msg)) = unplaced.first() {
+        let names: Vec<&str> = unplaced.iter().map(|(n, _)| n.as_str()).collect();
+        cond(
+            rn,
+            ConditionType::Degraded,
+            true,
+            "RelayUnschedulable",
+            format!(
+                "the relay pod cannot be scheduled on {}: {msg}; free the resources on the node or ask for fewer workers (see status.nodes[].message)",
+                names.join(", ")
             ),
             o.now,
         )

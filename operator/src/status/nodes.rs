@@ -1,5 +1,6 @@
-//! Per-node status: the relay pod's readiness, the tuner's report from the init container's
-//! termination message, and whether the kubelet shows the hugepages.
+//! Per-node status: the relay pod's readiness (or why the scheduler cannot place it), the
+//! tuner's report from the init container's termination message, and whether the kubelet shows
+//! the hugepages.
 
 use k8s_openapi::api::core::v1::{ContainerStatus, Node, Pod};
 use kube::ResourceExt;
@@ -72,14 +73,69 @@ fn pod_ready(pod: &Pod) -> bool {
         .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
+/// The node a relay pod runs on or is meant for: `spec.nodeName` once scheduled, before that
+/// the DaemonSet controller's node affinity (`matchFields` `metadata.name` `In` one node).
+fn pod_node(pod: &Pod) -> Option<&str> {
+    let spec = pod.spec.as_ref()?;
+    if let Some(n) = spec.node_name.as_deref() {
+        return Some(n);
+    }
+    let required = spec
+        .affinity
+        .as_ref()?
+        .node_affinity
+        .as_ref()?
+        .required_during_scheduling_ignored_during_execution
+        .as_ref()?;
+    required.node_selector_terms.iter().find_map(|term| {
+        term.match_fields.as_deref()?.iter().find_map(|f| {
+            match (f.key.as_str(), f.operator.as_str(), f.values.as_deref()) {
+                ("metadata.name", "In", Some([node])) => Some(node.as_str()),
+                _ => None,
+            }
+        })
+    })
+}
+
+/// The newest live relay pod on (or meant for) `node`.
+pub(crate) fn relay_pod_on<'a>(node: &str, pods: &'a [Pod]) -> Option<&'a Pod> {
+    pods.iter()
+        .filter(|p| pod_node(p) == Some(node))
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .max_by_key(|p| p.metadata.creation_timestamp.as_ref().map(|t| t.0))
+}
+
+/// The scheduler's message when it cannot place the pod (condition `PodScheduled=False` with
+/// reason `Unschedulable`, e.g. "0/1 nodes are available: 1 Insufficient cpu.").
+pub fn unschedulable(pod: &Pod) -> Option<&str> {
+    if pod
+        .status
+        .as_ref()?
+        .phase
+        .as_deref()
+        .is_some_and(|p| p != "Pending")
+    {
+        return None;
+    }
+    let c = pod
+        .status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == "PodScheduled")?;
+    (c.status == "False" && c.reason.as_deref() == Some("Unschedulable")).then(|| {
+        c.message
+            .as_deref()
+            .filter(|m| !m.trim().is_empty())
+            .unwrap_or("the scheduler found no node with room for it")
+    })
+}
+
 /// The status entry of one selected node.
 pub fn node_status(rn: &RelayNode, node: &Node, pods: &[Pod]) -> RelayNodeNodeStatus {
     let name = node.name_any();
-    let pod = pods
-        .iter()
-        .filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(name.as_str()))
-        .filter(|p| p.metadata.deletion_timestamp.is_none())
-        .max_by_key(|p| p.metadata.creation_timestamp.as_ref().map(|t| t.0));
+    let pod = relay_pod_on(&name, pods);
     let hugepages = hugepages_allocatable(rn, node);
     let mut st = RelayNodeNodeStatus {
         name,
@@ -89,6 +145,10 @@ pub fn node_status(rn: &RelayNode, node: &Node, pods: &[Pod]) -> RelayNodeNodeSt
         ..RelayNodeNodeStatus::default()
     };
     let mut notes: Vec<String> = Vec::new();
+    let unplaced = pod.and_then(unschedulable);
+    if let Some(msg) = unplaced {
+        notes.push(format!("the relay pod cannot be scheduled: {}", msg.trim()));
+    }
     match pod.and_then(tuning_report) {
         Some(Ok(report)) => {
             st.tuning = Some(summary(&report));
@@ -108,6 +168,7 @@ pub fn node_status(rn: &RelayNode, node: &Node, pods: &[Pod]) -> RelayNodeNodeSt
             });
         }
         None if pod.is_none() => notes.push("no relay pod on this node yet".into()),
+        None if unplaced.is_some() => {}
         None => notes.push("waiting for the tuner".into()),
     }
     if !hugepages {

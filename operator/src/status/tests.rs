@@ -1,5 +1,7 @@
 use super::*;
-use crate::fixtures::{relay_node, relay_pod, relaynode_named, report_failed, report_ok, time};
+use crate::fixtures::{
+    relay_node, relay_pod, relaynode_named, report_failed, report_ok, time, unschedulable_relay_pod,
+};
 use crate::selection::Conflict;
 use k8s_openapi::api::apps::v1::DaemonSetStatus;
 use oxidize_crds::relaynode::NodeAction;
@@ -284,4 +286,96 @@ fn no_nodes_selected() {
     assert!(!transitions
         .iter()
         .any(|t| t.type_ == "Ready" && t.is_warning()));
+}
+
+/// Issue 16 item 6: a relay pod the scheduler cannot place (2-CPU node, one CPU per worker plus
+/// the operator) shows in the node's entry and in Degraded, with the scheduler's message.
+#[test]
+fn an_unschedulable_relay_pod_degrades_with_the_scheduler_message() {
+    let rn = relaynode_named("edge", 1);
+    let nodes = [relay_node("a", "1Gi"), relay_node("b", "1Gi")];
+    let ok = report_ok();
+    let why = "0/2 nodes are available: 1 Insufficient cpu, 1 node(s) didn't match Pod's node affinity/selector. preemption: 0/2 nodes are available: 1 No preemption victims found for incoming pod.";
+    let pods = [
+        relay_pod("edge", "a", true, Some(&ok)),
+        unschedulable_relay_pod("edge", "b", why),
+    ];
+    let d = ds(2, 2, 1, 1);
+    let (st, transitions) = compute(Observed {
+        rn: &rn,
+        nodes: &nodes,
+        pods: &pods,
+        daemonset: Some(&d),
+        problems: &[],
+        now: &time(1),
+    });
+    let b = &st.nodes[1];
+    assert_eq!(b.name, "b");
+    assert_eq!(
+        b.pod.as_deref(),
+        Some("edge-relay-b"),
+        "matched by its node affinity"
+    );
+    assert!(!b.pod_ready);
+    let msg = b.message.as_deref().unwrap_or("");
+    assert!(
+        msg.contains("cannot be scheduled") && msg.contains("Insufficient cpu"),
+        "{msg}"
+    );
+    assert!(!msg.contains("waiting for the tuner"), "{msg}");
+    assert_eq!(st.nodes[0].message, None);
+
+    let c = cond(&st, "Degraded");
+    assert_eq!(
+        (c.status.as_str(), c.reason.as_str()),
+        ("True", "RelayUnschedulable")
+    );
+    assert!(
+        c.message.contains("on b:") && c.message.contains("Insufficient cpu"),
+        "{}",
+        c.message
+    );
+    assert!(transitions
+        .iter()
+        .any(|t| t.type_ == "Degraded" && t.is_warning()));
+    assert_eq!(cond(&st, "Ready").status, "False");
+
+    // Once scheduled (room was made), the node and the condition clear.
+    let pods = [
+        relay_pod("edge", "a", true, Some(&ok)),
+        relay_pod("edge", "b", true, Some(&ok)),
+    ];
+    let (st, _) = compute(Observed {
+        rn: &rn,
+        nodes: &nodes,
+        pods: &pods,
+        daemonset: Some(&d),
+        problems: &[],
+        now: &time(2),
+    });
+    assert_eq!(st.nodes[1].message, None);
+    assert_eq!(cond(&st, "Degraded").status, "False");
+}
+
+#[test]
+fn a_pod_scheduled_but_not_yet_running_is_not_unschedulable() {
+    let mut pod = relay_pod("edge", "a", false, None);
+    assert_eq!(unschedulable(&pod), None);
+    // Unschedulable only with reason Unschedulable (e.g. not SchedulingGated).
+    let mut gated = unschedulable_relay_pod("edge", "a", "waiting");
+    if let Some(c) = gated
+        .status
+        .as_mut()
+        .and_then(|s| s.conditions.as_mut())
+        .and_then(|c| c.first_mut())
+    {
+        c.reason = Some("SchedulingGated".into());
+    }
+    assert_eq!(unschedulable(&gated), None);
+    // A pod that runs is not unschedulable whatever an old condition says.
+    pod = unschedulable_relay_pod("edge", "a", "old");
+    if let Some(s) = pod.status.as_mut() {
+        s.phase = Some("Running".into());
+    }
+    assert_eq!(unschedulable(&pod), None);
 }

@@ -99,7 +99,7 @@ async fn deletion_waits_for_running_restore_jobs() {
         .await
         .expect_err("waits");
     assert!(matches!(err, Error::RestorePending(1)), "{err}");
-    assert_eq!(err.metric_label(), "restore_pending");
+    assert_eq!(err.kind().label(), "restore_pending");
     assert!(
         !api.seen()
             .iter()

@@ -396,7 +396,7 @@ async fn api_errors_back_off_per_object_and_kind_then_recover() {
         let err = reconcile(rn.clone(), ctx.clone())
             .await
             .expect_err("apiserver error");
-        assert_eq!(err.metric_label(), "api_server", "{err}");
+        assert_eq!(err.kind().label(), "api_server", "{err}");
         delays.push(error_policy(rn.clone(), &err, ctx.clone()));
     }
     assert_eq!(
@@ -428,3 +428,4 @@ async fn api_errors_back_off_per_object_and_kind_then_recover() {
 }
 
 mod deletion;
+mod run;
