@@ -52,7 +52,10 @@ need_root() {
     || die "containerd, runc and the CNI plugins are missing: run scripts/setup.sh (apt containerd runc containernetworking-plugins)"
 }
 
-pid_alive() { [[ -f "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# Alive and not a zombie: our daemons outlive the `up` shell, and their new parent may reap
+# them late, so `kill -0` alone would wait for a process that has already exited.
+running() { local st; st="$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)"; [[ -n "$st" && "$st" != Z ]]; }
+pid_alive() { [[ -f "$1" ]] && running "$(cat "$1")"; }
 
 # ---- certificates ----------------------------------------------------------------------------
 cert() { # name CN O [SANs]
@@ -380,12 +383,13 @@ stop_pid() {
   local f="$RUN/$1.pid"
   [[ -f "$f" ]] || return 0
   local pid; pid="$(cat "$f")"
-  if kill -0 "$pid" 2>/dev/null; then
+  if running "$pid"; then
     kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 50); do running "$pid" || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null || true
   fi
   rm -f "$f"
+  [[ -n "${OXIDIZE_CLUSTER_DEBUG:-}" ]] && say "stopped $1" || true
 }
 
 cmd_down() {
