@@ -142,12 +142,11 @@ pub fn wait_for<T>(
     mut f: impl FnMut() -> Result<T, String>,
 ) -> T {
     let start = Instant::now();
-    let mut last = String::new();
     loop {
-        match f() {
+        let last = match f() {
             Ok(v) => return v,
-            Err(e) => last = e,
-        }
+            Err(e) => e,
+        };
         assert!(
             start.elapsed() < timeout,
             "timed out after {timeout:?} waiting for {what}; last seen: {last}"

@@ -428,11 +428,16 @@ cmd_down() {
   # node's mount namespace), and host paths up found absent.
   if [[ -f "$RUN/netns-before-up" ]]; then
     for p in $(ls /run/netns 2>/dev/null); do
-      [[ "$p" == cni-* ]] && ! grep -qx "$p" "$RUN/netns-before-up" && { umount "/run/netns/$p" 2>/dev/null; rm -f "/run/netns/$p"; }
+      if [[ "$p" == cni-* ]] && ! grep -qx "$p" "$RUN/netns-before-up"; then
+        umount "/run/netns/$p" 2>/dev/null || true
+        rm -f "/run/netns/$p"
+      fi
     done
   fi
   if [[ -f "$RUN/absent-before-up" ]]; then
-    while read -r p; do [[ -n "$p" && -e "$p" ]] && rm -rf "$p"; done <"$RUN/absent-before-up"
+    while read -r p; do
+      if [[ -n "$p" && -e "$p" ]]; then rm -rf "$p"; fi
+    done <"$RUN/absent-before-up"
   fi
   rm -rf "$RUN"
   say "down: processes stopped, namespace, veth, route, cgroups and state removed"
