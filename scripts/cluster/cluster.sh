@@ -6,6 +6,7 @@
 #   cluster.sh load ARCHIVE...    load more image archives into the running node
 #   cluster.sh down               stop exactly what `up` started and remove what it made
 #   cluster.sh status             what runs, and the kubeconfig path
+#   cluster.sh restart-apiserver  stop and start kube-apiserver (tests of reconnecting clients)
 #   cluster.sh env                `export KUBECONFIG=...` for eval
 #
 # Layout: the control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler)
@@ -129,6 +130,9 @@ make_netns() {
   ip -n "$NODE_NS" link set lo up
   ip -n "$NODE_NS" link set "$NODE_IF" up
   ip -n "$NODE_NS" route add default via "$HOST_IP"
+  # Services have their own route, so a test that points the node's default route elsewhere
+  # (an "internet" namespace) keeps them.
+  ip -n "$NODE_NS" route add "$SERVICE_CIDR" via "$HOST_IP"
   # The pod network lives in the node namespace; the apiserver (root namespace) reaches pods
   # (logs, exec, port-forward, metrics) through the veth.
   ip route add "$POD_CIDR" via "$NODE_IP" dev "$HOST_IF"
@@ -163,16 +167,7 @@ wait_for() { # what seconds command...
 
 port_free() { ! ss -Hltn "sport = :$1" | grep -q .; }
 
-start_control_plane() {
-  for p in $API_PORT $ETCD_PORT $ETCD_PEER_PORT 10257 10259; do
-    port_free "$p" || die "port $p is in use ($(ss -Hltnp "sport = :$p" | head -1)); stop what holds it"
-  done
-  spawn etcd "$BIN/etcd" --name oxk --data-dir "$RUN/etcd" \
-    --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
-    --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
-    --initial-cluster "oxk=http://127.0.0.1:$ETCD_PEER_PORT" --log-level warn
-  wait_for etcd 30 curl -fsS "http://127.0.0.1:$ETCD_PORT/health" \
-    || die "etcd did not become healthy; see $LOGS/etcd.log"
+start_apiserver() {
   spawn kube-apiserver "$BIN/kube-apiserver" \
     --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
     --bind-address "$HOST_IP" --advertise-address "$HOST_IP" --secure-port "$API_PORT" \
@@ -189,6 +184,19 @@ start_control_plane() {
     --allow-privileged=true --profiling=false --v=1
   wait_for kube-apiserver 60 kubectl get --raw /readyz \
     || die "kube-apiserver did not become ready; see $LOGS/kube-apiserver.log"
+}
+
+start_control_plane() {
+  for p in $API_PORT $ETCD_PORT $ETCD_PEER_PORT 10257 10259; do
+    port_free "$p" || die "port $p is in use ($(ss -Hltnp "sport = :$p" | head -1)); stop what holds it"
+  done
+  spawn etcd "$BIN/etcd" --name oxk --data-dir "$RUN/etcd" \
+    --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
+    --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+    --initial-cluster "oxk=http://127.0.0.1:$ETCD_PEER_PORT" --log-level warn
+  wait_for etcd 30 curl -fsS "http://127.0.0.1:$ETCD_PORT/health" \
+    || die "etcd did not become healthy; see $LOGS/etcd.log"
+  start_apiserver
   spawn kube-controller-manager "$BIN/kube-controller-manager" \
     --kubeconfig "$RUN/controller-manager.kubeconfig" \
     --authentication-kubeconfig "$RUN/controller-manager.kubeconfig" \
@@ -459,6 +467,10 @@ case "${1:-}" in
   load) shift; need_root; pid_alive "$RUN/node-holder.pid" || die "no cluster is up"; load_images "$@" ;;
   down) cmd_down ;;
   status) cmd_status ;;
+  restart-apiserver)
+    # For tests of clients that must survive an apiserver restart (the operator's watches).
+    need_root; pid_alive "$RUN/kube-apiserver.pid" || die "no cluster is up"
+    mkdir -p "$LOGS"; stop_pid kube-apiserver; say "kube-apiserver stopped"; start_apiserver ;;
   env) echo "export KUBECONFIG=$KUBECONFIG PATH=$BIN:\$PATH" ;;
   *) sed -n '2,10p' "$0"; exit 2 ;;
 esac

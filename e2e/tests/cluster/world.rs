@@ -1,0 +1,137 @@
+//! What the cluster suite's steps share: the running cluster, the node's NIC bed, processes the
+//! suite started (client, Prometheus), and the host values recorded before tuning.
+
+use std::path::PathBuf;
+use std::process::Child;
+use std::time::Instant;
+
+use oxidize_testbed::cluster::{self, kubectl, Cluster, HostSnapshot};
+
+use crate::bed::Bed;
+
+/// Prints a progress line with the time since the suite started.
+pub(crate) fn progress(what: &str) {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let t = START.get_or_init(Instant::now).elapsed().as_secs_f64();
+    eprintln!("[cluster suite {t:6.1}s] {what}");
+}
+
+/// The suite's state. Dropping it tears everything down in reverse order.
+pub(crate) struct World {
+    /// Print the demo's figures.
+    pub(crate) demo: bool,
+    /// Scratch files (certificates, configs, Prometheus data).
+    pub(crate) dir: PathBuf,
+    /// The host as it was before `up` (compared after `down`).
+    pub(crate) host_before: HostSnapshot,
+    /// Node values before tuning (compared after restore).
+    pub(crate) node_before: Option<crate::bed::NodeValues>,
+    /// The NIC, client and internet namespaces.
+    pub(crate) bed: Option<Bed>,
+    /// `oxidize-client` in the client namespace.
+    pub(crate) client: Option<Child>,
+    /// The real Prometheus.
+    pub(crate) prometheus: Option<Child>,
+    /// Its HTTP address.
+    pub(crate) prometheus_addr: String,
+    cluster: Option<Cluster>,
+    keep: bool,
+}
+
+impl World {
+    /// Brings the cluster up with the images `make images` built.
+    pub(crate) fn new(demo: bool) -> World {
+        let dir = std::env::temp_dir().join(format!("oxk-suite-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        let host_before = HostSnapshot::take();
+        progress("cluster up (operator and dataplane images loaded)");
+        let images: Vec<PathBuf> = std::fs::read_to_string(
+            cluster::repo_root().join("build/images/digests.txt"),
+        )
+        .expect("build/images/digests.txt: run `make images`")
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|f| !f.starts_with("pause-"))
+        .map(cluster::built_image)
+        .collect();
+        let cluster = Cluster::up(&images);
+        World {
+            demo,
+            dir,
+            host_before,
+            node_before: None,
+            bed: None,
+            client: None,
+            prometheus: None,
+            prometheus_addr: "127.0.0.1:19090".into(),
+            cluster: Some(cluster),
+            keep: false,
+        }
+    }
+
+    /// Leave the cluster and the bed up when the suite ends.
+    pub(crate) fn keep(&mut self) {
+        self.keep = true;
+    }
+
+    /// After a failed step: what a person would look at first.
+    pub(crate) fn diagnose(&self) {
+        for args in [
+            &["get", "pods", "-A", "-o", "wide"][..],
+            &["get", "relaynodes", "-A", "-o", "yaml"][..],
+            &["get", "events", "-A", "--sort-by=.lastTimestamp"][..],
+        ] {
+            match kubectl(args) {
+                Ok(out) => {
+                    let tail: Vec<&str> = out.lines().rev().take(60).collect();
+                    eprintln!(
+                        "--- kubectl {}\n{}",
+                        args.join(" "),
+                        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                    );
+                }
+                Err(e) => eprintln!("--- {e}"),
+            }
+        }
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        for child in [self.client.take(), self.prometheus.take()]
+            .into_iter()
+            .flatten()
+        {
+            let mut child = child;
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if self.keep {
+            if let Some(c) = self.cluster.take() {
+                std::mem::forget(c);
+            }
+            if let Some(b) = self.bed.take() {
+                std::mem::forget(b);
+            }
+            return;
+        }
+        // The RelayNodes first, so the finalizer restores the node while the cluster runs.
+        let _ = kubectl(&[
+            "delete",
+            "relaynodes",
+            "--all",
+            "-A",
+            "--wait=true",
+            "--timeout=120s",
+        ]);
+        self.bed.take();
+        self.cluster.take();
+        let _ = std::fs::remove_dir_all(&self.dir);
+        let diff = self.host_before.diff(&HostSnapshot::take());
+        if diff.is_empty() {
+            progress("teardown: the host is as before");
+        } else {
+            eprintln!("teardown: the host changed:\n{}", diff.join("\n"));
+        }
+    }
+}
