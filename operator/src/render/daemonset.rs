@@ -97,7 +97,8 @@ fn relay_resources(rn: &RelayNode, facts: NodeFacts) -> ResourceRequirements {
         ("cpu".to_owned(), cpus.clone()),
         ("memory".to_owned(), memory.clone()),
     ]);
-    let mut limits = BTreeMap::from([("memory".to_owned(), memory)]);
+    // Limits equal to requests: Guaranteed QoS, so a static CPU manager grants whole cores.
+    let mut limits = BTreeMap::from([("cpu".to_owned(), cpus), ("memory".to_owned(), memory)]);
     if let (Some(hp), true) = (&rn.spec.tuning.hugepages, facts.hugepages_allocatable) {
         let q = hugepage_quantity(dp.queues);
         // Hugepage requests must equal limits.
@@ -107,6 +108,20 @@ fn relay_resources(rn: &RelayNode, facts: NodeFacts) -> ResourceRequirements {
     ResourceRequirements {
         requests: Some(requests),
         limits: Some(limits),
+        ..ResourceRequirements::default()
+    }
+}
+
+/// The tune init container's resources: small, with limits equal to requests so that the pod
+/// stays in the Guaranteed QoS class (every container, init containers included, counts).
+fn tune_resources() -> ResourceRequirements {
+    let both = BTreeMap::from([
+        ("cpu".to_owned(), Quantity("100m".into())),
+        ("memory".to_owned(), Quantity("64Mi".into())),
+    ]);
+    ResourceRequirements {
+        requests: Some(both.clone()),
+        limits: Some(both),
         ..ResourceRequirements::default()
     }
 }
@@ -125,11 +140,15 @@ pub fn daemonset(rn: &RelayNode, facts: NodeFacts, config_hash: &str) -> DaemonS
         command: Some(vec![oxidize_crds::contract::DATAPLANE_BINARY.into()]),
         args: Some(tune_args()),
         env: Some(vec![node_name_env()]),
-        // Tuning writes sysfs, procfs and NIC settings of the host: it must be privileged.
+        // Tuning writes sysfs, procfs and NIC settings of the host: it must be privileged, and
+        // root (the image's default user is 65532; capabilities are not effective for it).
         security_context: Some(SecurityContext {
             privileged: Some(true),
+            run_as_user: Some(0),
+            run_as_non_root: Some(false),
             ..SecurityContext::default()
         }),
+        resources: Some(tune_resources()),
         termination_message_path: Some(oxidize_crds::contract::TERMINATION_LOG.into()),
         termination_message_policy: Some("File".into()),
         volume_mounts: Some(vec![
@@ -184,8 +203,12 @@ pub fn daemonset(rn: &RelayNode, facts: NodeFacts, config_hash: &str) -> DaemonS
             ..Probe::default()
         }),
         resources: Some(relay_resources(rn, facts)),
+        // Root with exactly RELAY_CAPABILITIES: a non-root user would get the added
+        // capabilities only in its bounding set, not its effective set.
         security_context: Some(SecurityContext {
             privileged: Some(false),
+            run_as_user: Some(0),
+            run_as_non_root: Some(false),
             allow_privilege_escalation: Some(false),
             read_only_root_filesystem: Some(true),
             capabilities: Some(Capabilities {

@@ -53,8 +53,11 @@ pub fn restore_job(rn: &RelayNode, node: &str) -> Job {
         image_pull_policy: dp.image_pull_policy.map(|p| p.as_str().to_owned()),
         command: Some(vec![oxidize_crds::contract::DATAPLANE_BINARY.into()]),
         args: Some(oxidize_crds::contract::tune_restore_args(STATE_FILE)),
+        // Restoring writes host settings: privileged and root (the image's user is 65532).
         security_context: Some(SecurityContext {
             privileged: Some(true),
+            run_as_user: Some(0),
+            run_as_non_root: Some(false),
             ..SecurityContext::default()
         }),
         termination_message_policy: Some("File".into()),

@@ -331,3 +331,48 @@ fn image_pull_policy_is_passed_through() {
         );
     }
 }
+
+/// Kubernetes' QoS rule: Guaranteed when every container, init containers included, has CPU and
+/// memory limits equal to its requests.
+fn guaranteed(pod: &PodSpec) -> bool {
+    pod.init_containers
+        .iter()
+        .flatten()
+        .chain(pod.containers.iter())
+        .all(|c| {
+            let res = c.resources.clone().unwrap_or_default();
+            let (req, lim) = (
+                res.requests.unwrap_or_default(),
+                res.limits.unwrap_or_default(),
+            );
+            ["cpu", "memory"]
+                .iter()
+                .all(|k| lim.contains_key(*k) && req.get(*k).is_none_or(|r| Some(r) == lim.get(*k)))
+        })
+}
+
+#[test]
+fn the_relay_pod_is_guaranteed_qos_with_or_without_hugepages() {
+    for hugepages_allocatable in [false, true] {
+        let (_, pod) = render(NodeFacts {
+            hugepages_allocatable,
+        });
+        assert!(guaranteed(&pod), "{:?}", pod.containers[0].resources);
+    }
+}
+
+#[test]
+fn the_image_user_is_overridden_to_root_only_in_the_dataplane_containers() {
+    let (_, pod) = render(NodeFacts {
+        hugepages_allocatable: false,
+    });
+    for name in [TUNE_CONTAINER, RELAY_CONTAINER] {
+        let c = container(&pod, name);
+        let sc = c.security_context.clone().expect("security context");
+        assert_eq!(sc.run_as_user, Some(0), "{name}: capabilities need uid 0");
+    }
+    let relay = container(&pod, RELAY_CONTAINER);
+    let sc = relay.security_context.clone().expect("security context");
+    assert_eq!(sc.privileged, Some(false));
+    assert_eq!(sc.allow_privilege_escalation, Some(false));
+}
