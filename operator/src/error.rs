@@ -28,62 +28,56 @@ pub enum Error {
 /// `Result` with [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// The kind of a failure: the one place that maps errors to metric labels and requeue delays.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ErrorKind {
+/// Defines [`ErrorKind`], its [`ErrorKind::ALL`] and its [`ErrorKind::label`] from one list, so
+/// that a new kind is in `ALL` (and so pre-registered in the metrics at zero) by construction.
+macro_rules! error_kinds {
+    ($($(#[doc = $doc:literal])* $variant:ident => $label:literal,)+) => {
+        /// The kind of a failure: the one place that maps errors to metric labels and requeue
+        /// delays.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ErrorKind {
+            $($(#[doc = $doc])* $variant,)+
+        }
+
+        impl ErrorKind {
+            /// Every kind, in declaration order: for tests and for pre-registering the metric
+            /// series at zero.
+            pub const ALL: &'static [ErrorKind] = &[$(ErrorKind::$variant,)+];
+
+            /// The fixed `error` label of the failure metric (names used by the chart's alerts).
+            pub fn label(self) -> &'static str {
+                match self {
+                    $(ErrorKind::$variant => $label,)+
+                }
+            }
+        }
+    };
+}
+
+error_kinds! {
     /// The apiserver answered 409: someone else wrote first.
-    Conflict,
+    Conflict => "conflict",
     /// The apiserver answered 429: too many requests.
-    Throttled,
+    Throttled => "throttled",
     /// The apiserver answered 5xx.
-    ApiServer,
+    ApiServer => "api_server",
     /// The apiserver refused the request (another 4xx).
-    ApiClient,
+    ApiClient => "api_client",
     /// The request did not get an answer (connection, TLS, decoding).
-    ApiTransport,
+    ApiTransport => "api_transport",
     /// The spec cannot be turned into config documents.
-    InvalidSpec,
+    InvalidSpec => "invalid_spec",
     /// A document could not be serialised.
-    Serialize,
+    Serialize => "serialize",
     /// The finalizer helper failed.
-    Finalizer,
+    Finalizer => "finalizer",
     /// The object has no namespace or name.
-    MissingField,
+    MissingField => "missing_field",
     /// Deletion waits for restore Jobs.
-    RestorePending,
+    RestorePending => "restore_pending",
 }
 
 impl ErrorKind {
-    /// Every kind, for tests and for pre-registering metric series.
-    pub const ALL: [ErrorKind; 10] = [
-        ErrorKind::Conflict,
-        ErrorKind::Throttled,
-        ErrorKind::ApiServer,
-        ErrorKind::ApiClient,
-        ErrorKind::ApiTransport,
-        ErrorKind::InvalidSpec,
-        ErrorKind::Serialize,
-        ErrorKind::Finalizer,
-        ErrorKind::MissingField,
-        ErrorKind::RestorePending,
-    ];
-
-    /// The fixed `error` label of the failure metric (names used by the chart's alerts).
-    pub fn label(self) -> &'static str {
-        match self {
-            ErrorKind::Conflict => "conflict",
-            ErrorKind::Throttled => "throttled",
-            ErrorKind::ApiServer => "api_server",
-            ErrorKind::ApiClient => "api_client",
-            ErrorKind::ApiTransport => "api_transport",
-            ErrorKind::InvalidSpec => "invalid_spec",
-            ErrorKind::Serialize => "serialize",
-            ErrorKind::Finalizer => "finalizer",
-            ErrorKind::MissingField => "missing_field",
-            ErrorKind::RestorePending => "restore_pending",
-        }
-    }
-
     /// The first retry delay for this kind; [`crate::backoff::Backoff`] doubles it per
     /// consecutive failure up to its cap. Conflicts retry fast (someone else wrote first),
     /// server and transport errors a little slower, a spec that cannot work slowly (a person
@@ -135,7 +129,7 @@ mod tests {
         let labels: std::collections::BTreeSet<&str> =
             ErrorKind::ALL.iter().map(|k| k.label()).collect();
         assert_eq!(labels.len(), ErrorKind::ALL.len(), "labels are distinct");
-        for k in ErrorKind::ALL {
+        for &k in ErrorKind::ALL {
             assert!(
                 k.label()
                     .chars()

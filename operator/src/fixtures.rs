@@ -152,7 +152,29 @@ pub(crate) fn unschedulable_relay_pod(rn: &str, node: &str, message: &str) -> Po
 pub(crate) fn report_ok() -> String {
     json!({"apiVersion": "relay.oxidize.dev/v1alpha1", "kind": "TuningReport", "success": true,
            "changes": [{"item": "sysctl net.core.busy_poll", "from": "0", "to": "50"}],
+           "hugepages": [{"node": 0, "size": "2Mi", "planned": 512, "obtained": 512}],
            "message": "1 setting changed"})
+    .to_string()
+}
+
+/// A successful report of the sample spec's tuning: `obtained` 2 MiB pages on NUMA node 0
+/// (`changed`: this run reserved them, so it asks for a kubelet restart), and `reboot_needed`
+/// with the tuner's isolation warning.
+pub(crate) fn report_hugepages(obtained: u64, changed: bool, reboot_needed: bool) -> String {
+    let warnings: Vec<&str> = if reboot_needed {
+        vec!["isolated cores 2-5 are not fully isolated (kernel isolated: none, nohz_full: none); add the kernel arguments isolcpus=2-5 nohz_full=2-5 rcu_nocbs=2-5 and reboot"]
+    } else {
+        Vec::new()
+    };
+    json!({"apiVersion": "relay.oxidize.dev/v1alpha1", "kind": "TuningReport", "success": true,
+           "changes": if changed {
+               json!([{"item": "hugepages 2Mi node0", "from": "0", "to": obtained.to_string()}])
+           } else {
+               json!([])
+           },
+           "warnings": warnings,
+           "kubeletRestartNeeded": changed, "rebootNeeded": reboot_needed,
+           "hugepages": [{"node": 0, "size": "2Mi", "planned": 512, "obtained": obtained}]})
     .to_string()
 }
 

@@ -19,6 +19,14 @@ pub struct ErrorLabels {
     pub error: String,
 }
 
+impl From<ErrorKind> for ErrorLabels {
+    fn from(kind: ErrorKind) -> Self {
+        ErrorLabels {
+            error: kind.label().to_owned(),
+        }
+    }
+}
+
 /// Label set of per-RelayNode node counts.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct NodeLabels {
@@ -65,6 +73,11 @@ impl Default for Metrics {
         let mut registry = Registry::with_prefix("oxidize_operator");
         let reconciliations = Counter::default();
         let errors = Family::<ErrorLabels, Counter>::default();
+        // Every kind at zero from the start: a healthy operator shows the series (and the
+        // dashboard and alerts have data) before the first failure of a kind.
+        for kind in ErrorKind::ALL {
+            let _ = errors.get_or_create(&ErrorLabels::from(*kind));
+        }
         let duration = Histogram::new([
             0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
         ]);
@@ -144,11 +157,7 @@ impl Metrics {
 
     /// Counts a failure of this kind (labelled with [`ErrorKind::label`]).
     pub fn reconcile_failed(&self, kind: ErrorKind) {
-        self.errors
-            .get_or_create(&ErrorLabels {
-                error: kind.label().to_owned(),
-            })
-            .inc();
+        self.errors.get_or_create(&ErrorLabels::from(kind)).inc();
     }
 
     /// Sets the per-RelayNode gauges from its status.
@@ -236,6 +245,37 @@ mod tests {
         }
         m.forget_relaynode("relays", "edge");
         assert!(!m.encode().contains("relaynode=\"edge\""));
+    }
+
+    /// A fresh registry (a healthy operator that never failed) already shows every error kind
+    /// at zero, and a failure counts under its own kind only.
+    #[test]
+    fn fresh_registry_shows_every_error_kind_at_zero() {
+        let m = Metrics::default();
+        let text = m.encode();
+        for kind in crate::ErrorKind::ALL {
+            let line = format!(
+                "oxidize_operator_reconcile_errors_total{{error=\"{}\"}} 0",
+                kind.label()
+            );
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
+        }
+        let series = text
+            .lines()
+            .filter(|l| l.starts_with("oxidize_operator_reconcile_errors_total{"))
+            .count();
+        assert_eq!(series, crate::ErrorKind::ALL.len(), "{text}");
+        m.reconcile_failed(crate::ErrorKind::Throttled);
+        let text = m.encode();
+        assert!(text
+            .lines()
+            .any(|l| l == "oxidize_operator_reconcile_errors_total{error=\"throttled\"} 1"));
+        assert!(text
+            .lines()
+            .any(|l| l == "oxidize_operator_reconcile_errors_total{error=\"conflict\"} 0"));
     }
 
     /// The exposition is valid OpenMetrics (the format `/metrics` declares) by the strict parser

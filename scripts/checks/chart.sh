@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Helm chart and the kustomize manifests: helm lint --strict, helm template output through
 # kubernetes-validate --strict (every built-in kind), the PrometheusRule through promtool, the
-# dashboard as JSON, values.schema.json refusing bad values, deploy/ fresh, yamllint.
+# dashboard as JSON, the alert rules' promtool unit tests, values.schema.json refusing bad values,
+# deploy/ fresh, yamllint.
 #   scripts/checks/chart.sh           check
 #   scripts/checks/chart.sh --write   regenerate deploy/operator.yaml from the chart
 set -euo pipefail
@@ -84,6 +85,17 @@ PYEOF
   if [[ -s "$tmp/rules-$i.yaml" ]]; then promtool check rules "$tmp/rules-$i.yaml"; fi
 done
 
+# The alert rules' unit tests: each alert fires when its condition holds and stays silent on a
+# healthy system.
+promtool test rules scripts/checks/rules_test.yaml
+
+# Every PromQL expression of the dashboard and the rules, listed for the cluster suite (which
+# queries each on a real Prometheus); the built-in rules reader agrees with PyYAML.
+python3 scripts/checks/promql_exprs.py --self-test
+"$PY" scripts/checks/promql_exprs.py >"$tmp/exprs.jsonl"
+python3 scripts/checks/promql_exprs.py --no-yaml | diff -u "$tmp/exprs.jsonl" -
+echo "promql expressions: $(wc -l <"$tmp/exprs.jsonl")"
+
 # RBAC: no wildcards anywhere.
 if grep -nE "^\s*-?\s*(verbs|resources|apiGroups):.*\"\*\"" "$tmp/all-1.yaml"; then
   echo "the chart's RBAC uses a wildcard" >&2
@@ -115,5 +127,5 @@ kubernetes-validate --strict --quiet -k "$K8S_VERSION" deploy/operator.yaml depl
 
 yamllint -s -d '{extends: default, rules: {line-length: {max: 120}, document-start: disable, indentation: {indent-sequences: whatever}, comments: {min-spaces-from-content: 1}}}' \
   "$CHART/values.yaml" "$CHART/Chart.yaml" "$CHART/files/rules.yaml" deploy/kustomization.yaml \
-  deploy/namespace.yaml deploy/examples
+  deploy/namespace.yaml deploy/examples scripts/checks/rules_test.yaml
 echo "chart: ok"

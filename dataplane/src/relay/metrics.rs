@@ -384,6 +384,89 @@ mod tests {
         }
     }
 
+    /// A relay that has seen no traffic already exports every fixed label value at 0, so that
+    /// `sum by (reason) (rate(...))` in the chart's dashboard and alerts has series on a healthy
+    /// relay (a label value that appears only with its first event leaves a panel empty).
+    #[test]
+    fn every_fixed_label_value_is_exported_at_zero_from_the_start() {
+        let shared = Shared::new(2);
+        if let Ok(mut g) = shared.xdp_counters.lock() {
+            *g = Some([0; 8]);
+        }
+        let snap = WorkerSnapshot {
+            xsk: Some(oxidize_xdp::stats::XskStatistics::default()),
+            ..WorkerSnapshot::default()
+        };
+        let text = render_snapshots(&shared, &[snap, snap]);
+        let families: &[(&str, &str, &[&str])] = &[
+            (
+                "drops_total",
+                "reason",
+                &[
+                    "malformed",
+                    "too_large",
+                    "spoofed_source",
+                    "unknown_session",
+                    "unknown_context",
+                    "unsendable",
+                    "wrong_destination",
+                    "tun_queue_full",
+                    "tun_write_error",
+                    "no_owner",
+                    "handoff_ring_full",
+                ],
+            ),
+            (
+                "io_drops_total",
+                "reason",
+                &["malformed_frame", "no_tx_frame", "no_next_hop", "tx_error"],
+            ),
+            (
+                "handshakes_total",
+                "result",
+                &["accepted", "refused", "retry", "throttled"],
+            ),
+            (
+                "auth_failures_total",
+                "kind",
+                &["missing_token", "wrong_token"],
+            ),
+            (
+                "tunnel_packets_total",
+                "direction",
+                &["to_internet", "to_client"],
+            ),
+            (
+                "tunnel_bytes_total",
+                "direction",
+                &["to_internet", "to_client"],
+            ),
+            (
+                "connections_closed_total",
+                "reason",
+                &["idle_timeout", "other"],
+            ),
+        ];
+        for (name, label, values) in families {
+            for v in *values {
+                let line = format!("oxidize_relay_{name}{{{label}=\"{v}\"}} 0\n");
+                assert!(text.contains(&line), "missing {line:?} in\n{text}");
+            }
+        }
+        for c in oxidize_xdp::XdpCounter::ALL {
+            let line = format!(
+                "oxidize_relay_xdp_packets_total{{action=\"{}\"}} 0\n",
+                c.label()
+            );
+            assert!(text.contains(&line), "missing {line:?}");
+        }
+        assert!(
+            text.contains("oxidize_relay_xsk_events_total{worker=\"0\",kind=\"rx_dropped\"} 0\n")
+        );
+        assert!(text.contains("oxidize_relay_connections 0\n"));
+        assert!(text.contains("oxidize_relay_sessions 0\n"));
+    }
+
     /// `promtool check metrics` (Prometheus' own linter) accepts the exposition, when installed.
     #[test]
     fn promtool_accepts_the_exposition() {

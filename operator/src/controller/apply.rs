@@ -12,9 +12,9 @@ use serde_json::json;
 use tracing::info;
 
 use super::Context;
-use crate::render::{self, Names, NodeFacts, FIELD_MANAGER, RELAYNODE_LABEL};
+use crate::render::{self, Names, FIELD_MANAGER, RELAYNODE_LABEL};
 use crate::selection;
-use crate::status::{self, hugepages_allocatable, Observed, Problem};
+use crate::status::{self, Observed, Problem};
 use crate::{Error, Result};
 
 /// The CRD whose presence turns the ServiceMonitor on.
@@ -87,10 +87,7 @@ pub async fn apply(rn: &RelayNode, ctx: &Context) -> Result<Action> {
     let ds_api: Api<DaemonSet> = Api::namespaced(client.clone(), &ns);
     match (&docs, problems.is_empty()) {
         (Some(docs), true) => {
-            let facts = NodeFacts {
-                hugepages_allocatable: !selected.is_empty()
-                    && selected.iter().all(|n| hugepages_allocatable(rn, n)),
-            };
+            let facts = status::render_facts(rn, &selected);
             let cm = render::configmap(rn, docs)?;
             Api::<ConfigMap>::namespaced(client.clone(), &ns)
                 .patch(&names.configmap, &ssa(), &Patch::Apply(&cm))

@@ -39,12 +39,15 @@ pub fn service(rn: &RelayNode) -> Service {
 }
 
 /// A ServiceMonitor scraping the metrics Service every 15 s (applied only when the CRD exists).
+/// Its `jobLabel` makes the job `oxidize-relay` (the Service's `app.kubernetes.io/name`) for every
+/// RelayNode, the job the chart's dashboard and alerts select.
 pub fn service_monitor(rn: &RelayNode) -> DynamicObject {
     let names = Names::for_relaynode(&rn.name_any());
     let mut obj = DynamicObject::new(&names.service, &service_monitor_resource());
     obj.metadata = owned_meta(rn, &names.service);
     obj.data = serde_json::json!({
         "spec": {
+            "jobLabel": "app.kubernetes.io/name",
             "selector": {"matchLabels": selector_labels(rn)},
             "endpoints": [{"port": "metrics", "path": "/metrics", "interval": "15s"}],
         }
@@ -84,6 +87,12 @@ mod tests {
         assert_eq!(json["metadata"]["name"], "edge-metrics");
         assert_eq!(json["metadata"]["ownerReferences"][0]["kind"], "RelayNode");
         assert_eq!(json["spec"]["endpoints"][0]["port"], "metrics");
+        assert_eq!(json["spec"]["jobLabel"], "app.kubernetes.io/name");
+        assert_eq!(
+            service(&relaynode()).metadata.labels.unwrap_or_default()["app.kubernetes.io/name"],
+            "oxidize-relay",
+            "the job name the chart's rules select"
+        );
         assert_eq!(
             json["spec"]["selector"]["matchLabels"]["app.kubernetes.io/instance"],
             "edge"

@@ -2,9 +2,11 @@
 //! problems found while reconciling) to the RelayNode status, plus the condition transitions
 //! that become Events.
 
+mod action;
 mod nodes;
 
-pub use nodes::{hugepages_allocatable, node_status, unschedulable};
+pub use action::action_required;
+pub use nodes::{hugepages_allocatable, node_status, render_facts, unschedulable};
 
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -116,8 +118,19 @@ fn cond(
 /// The new status, and the conditions that changed compared with `rn.status`.
 pub fn compute(o: Observed<'_>) -> (RelayNodeStatus, Vec<Transition>) {
     let rn = o.rn;
-    let mut nodes: Vec<RelayNodeNodeStatus> =
-        o.nodes.iter().map(|n| node_status(rn, n, o.pods)).collect();
+    let previous_nodes = rn
+        .status
+        .as_ref()
+        .map(|s| s.nodes.as_slice())
+        .unwrap_or_default();
+    let mut nodes: Vec<RelayNodeNodeStatus> = o
+        .nodes
+        .iter()
+        .map(|n| {
+            let previous = previous_nodes.iter().find(|p| p.name == n.name_any());
+            node_status(rn, n, o.pods, previous)
+        })
+        .collect();
     nodes.sort_by(|a, b| a.name.cmp(&b.name));
     let blocked = !o.problems.is_empty();
     let desired = i32::try_from(nodes.len()).unwrap_or(i32::MAX);

@@ -8,7 +8,8 @@ use oxidize_crds::relaynode::{NodeAction, NodeTuningSummary, RelayNodeNodeStatus
 use oxidize_crds::tuning::TuningReport;
 use oxidize_crds::RelayNode;
 
-use crate::render::TUNE_CONTAINER;
+use super::action::action_required;
+use crate::render::{NodeFacts, TUNE_CONTAINER};
 
 /// True when the node's allocatable resources show a non-zero amount of the hugepage size the
 /// spec asks for (or the spec asks for none).
@@ -21,6 +22,15 @@ pub fn hugepages_allocatable(rn: &RelayNode, node: &Node) -> bool {
         .and_then(|s| s.allocatable.as_ref())
         .and_then(|a| a.get(hp.size.resource_name()))
         .is_some_and(|q| !matches!(q.0.trim(), "" | "0"))
+}
+
+/// What the DaemonSet is rendered from: the relay requests hugepages once every selected node's
+/// allocatable shows them (and keeps requesting them while they do).
+pub fn render_facts(rn: &RelayNode, selected: &[Node]) -> NodeFacts {
+    NodeFacts {
+        hugepages_allocatable: !selected.is_empty()
+            && selected.iter().all(|n| hugepages_allocatable(rn, n)),
+    }
 }
 
 /// The tuner's report from a terminated `tune` init container (current or last state).
@@ -132,8 +142,14 @@ pub fn unschedulable(pod: &Pod) -> Option<&str> {
     })
 }
 
-/// The status entry of one selected node.
-pub fn node_status(rn: &RelayNode, node: &Node, pods: &[Pod]) -> RelayNodeNodeStatus {
+/// The status entry of one selected node; `previous` is its entry in the current status (the
+/// action it asked for stays while a new relay pod's tuner has not reported yet).
+pub fn node_status(
+    rn: &RelayNode,
+    node: &Node,
+    pods: &[Pod],
+    previous: Option<&RelayNodeNodeStatus>,
+) -> RelayNodeNodeStatus {
     let name = node.name_any();
     let pod = relay_pod_on(&name, pods);
     let hugepages = hugepages_allocatable(rn, node);
@@ -149,21 +165,14 @@ pub fn node_status(rn: &RelayNode, node: &Node, pods: &[Pod]) -> RelayNodeNodeSt
     if let Some(msg) = unplaced {
         notes.push(format!("the relay pod cannot be scheduled: {}", msg.trim()));
     }
-    match pod.and_then(tuning_report) {
-        Some(Ok(report)) => {
-            st.tuning = Some(summary(&report));
-            if report.reboot_needed {
-                st.action_required = NodeAction::Reboot;
-                notes.push("reboot with the kernel arguments the tuner reported".into());
-            } else if report.kubelet_restart_needed || (report.success && !hugepages) {
-                st.action_required = NodeAction::RestartKubelet;
-            }
-        }
+    let report = pod.and_then(tuning_report);
+    match &report {
+        Some(Ok(report)) => st.tuning = Some(summary(report)),
         Some(Err(msg)) => {
             st.tuning = Some(NodeTuningSummary {
                 succeeded: false,
                 failed: 1,
-                message: Some(msg),
+                message: Some(msg.clone()),
                 ..NodeTuningSummary::default()
             });
         }
@@ -171,18 +180,18 @@ pub fn node_status(rn: &RelayNode, node: &Node, pods: &[Pod]) -> RelayNodeNodeSt
         None if unplaced.is_some() => {}
         None => notes.push("waiting for the tuner".into()),
     }
-    if !hugepages {
-        if let Some(hp) = &rn.spec.tuning.hugepages {
-            st.action_required = match st.action_required {
-                NodeAction::Reboot => NodeAction::Reboot,
-                _ => NodeAction::RestartKubelet,
-            };
-            notes.push(format!(
-                "the node's allocatable resources do not show {}; restart the kubelet so that it sees the reserved hugepages (the relay runs without a hugepage request until then)",
-                hp.size.resource_name()
-            ));
-        }
-    }
+    let latest = match &report {
+        Some(Ok(r)) => Some(r),
+        _ => None,
+    };
+    let previous_action = match &report {
+        // An unreadable report is a report: it does not keep an older action alive.
+        Some(Err(_)) => NodeAction::None,
+        _ => previous.map_or(NodeAction::None, |p| p.action_required),
+    };
+    let (action, note) = action_required(rn, latest, hugepages, previous_action);
+    st.action_required = action;
+    notes.extend(note);
     if !notes.is_empty() {
         st.message = Some(notes.join("; "));
     }

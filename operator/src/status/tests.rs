@@ -1,6 +1,7 @@
 use super::*;
 use crate::fixtures::{
-    relay_node, relay_pod, relaynode_named, report_failed, report_ok, time, unschedulable_relay_pod,
+    relay_node, relay_pod, relaynode_named, report_failed, report_hugepages, report_ok, time,
+    unschedulable_relay_pod,
 };
 use crate::selection::Conflict;
 use k8s_openapi::api::apps::v1::DaemonSetStatus;
@@ -378,4 +379,159 @@ fn a_pod_scheduled_but_not_yet_running_is_not_unschedulable() {
         s.phase = Some("Running".into());
     }
     assert_eq!(unschedulable(&pod), None);
+}
+
+/// The node's status after one reconcile of `rn` (with its current status as the previous one).
+fn node_after(rn: &RelayNode, node: &Node, pods: &[Pod]) -> RelayNodeNodeStatus {
+    let (st, _) = compute(Observed {
+        rn,
+        nodes: std::slice::from_ref(node),
+        pods,
+        daemonset: None,
+        problems: &[],
+        now: &time(1),
+    });
+    st.nodes.into_iter().next().expect("one node")
+}
+
+fn with_status(mut rn: RelayNode, node: RelayNodeNodeStatus) -> RelayNode {
+    rn.status = Some(RelayNodeStatus {
+        nodes: vec![node],
+        ..RelayNodeStatus::default()
+    });
+    rn
+}
+
+/// Issue 16 item 5, step by step as on the cluster: the tuner reserves hugepages, status asks
+/// for a kubelet restart; after the restart allocatable shows them, the old report still says
+/// `kubeletRestartNeeded` but nothing is asked any more; the DaemonSet is re-rendered with the
+/// hugepage request; the new pod's tuner finds the node tuned; nothing is asked, no reboot.
+#[test]
+fn kubelet_restart_is_asked_until_allocatable_shows_the_hugepages_then_cleared() {
+    let rn = relaynode_named("edge", 1);
+    let first = report_hugepages(512, true, false);
+    let before = relay_node("a", "0");
+    let old_pod = [relay_pod("edge", "a", true, Some(&first))];
+    let a = node_after(&rn, &before, &old_pod);
+    assert_eq!(a.action_required, NodeAction::RestartKubelet);
+    assert!(!a.hugepages_allocatable);
+    assert!(a
+        .message
+        .as_deref()
+        .unwrap_or("")
+        .contains("restart the kubelet"));
+    assert!(!render_facts(&rn, std::slice::from_ref(&before)).hugepages_allocatable);
+
+    // The kubelet restarted: allocatable shows 1 GiB of 2 MiB pages; the old pod is unchanged.
+    let rn = with_status(rn, a);
+    let after = relay_node("a", "1Gi");
+    let a = node_after(&rn, &after, &old_pod);
+    assert_eq!(a.action_required, NodeAction::None);
+    assert!(a.hugepages_allocatable);
+    assert_eq!(a.message, None);
+
+    // The DaemonSet is re-rendered with the hugepage request, and keeps it.
+    let facts = render_facts(&rn, std::slice::from_ref(&after));
+    assert!(facts.hugepages_allocatable);
+    let ds = crate::render::daemonset(&rn, facts, "hash");
+    let relay = ds
+        .spec
+        .and_then(|s| s.template.spec)
+        .map(|s| s.containers)
+        .unwrap_or_default()
+        .into_iter()
+        .find(|c| c.name == crate::render::RELAY_CONTAINER)
+        .expect("relay container");
+    let requests = relay.resources.and_then(|r| r.requests).unwrap_or_default();
+    assert!(requests.contains_key("hugepages-2Mi"), "{requests:?}");
+
+    // The new pod, its tuner still running: nothing asked meanwhile.
+    let rn = with_status(rn, a);
+    let new_pod = [relay_pod("edge", "a", false, None)];
+    let a = node_after(&rn, &after, &new_pod);
+    assert_eq!(a.action_required, NodeAction::None);
+
+    // Its tuner found the node already tuned.
+    let rn = with_status(rn, a);
+    let second = report_hugepages(512, false, false);
+    let new_pod = [relay_pod("edge", "a", true, Some(&second))];
+    let a = node_after(&rn, &after, &new_pod);
+    assert_eq!(a.action_required, NodeAction::None);
+    assert_eq!(a.message, None);
+    assert!(a.tuning.as_ref().is_some_and(|t| t.succeeded));
+}
+
+#[test]
+fn a_restart_still_needed_stays_while_the_new_tuner_runs() {
+    let rn = relaynode_named("edge", 1);
+    let first = report_hugepages(512, true, false);
+    let node = relay_node("a", "0");
+    let a = node_after(&rn, &node, &[relay_pod("edge", "a", true, Some(&first))]);
+    assert_eq!(a.action_required, NodeAction::RestartKubelet);
+    let rn = with_status(rn, a);
+    let waiting = [relay_pod("edge", "a", false, None)];
+    let a = node_after(&rn, &node, &waiting);
+    assert_eq!(a.action_required, NodeAction::RestartKubelet);
+    // ... and clears once allocatable shows the pages, report or not.
+    let rn = with_status(rn, a);
+    let a = node_after(&rn, &relay_node("a", "1Gi"), &waiting);
+    assert_eq!(a.action_required, NodeAction::None);
+}
+
+#[test]
+fn reboot_only_while_the_latest_report_says_a_boot_setting_is_missing() {
+    let rn = relaynode_named("edge", 1);
+    let node = relay_node("a", "1Gi");
+    let missing = report_hugepages(512, false, true);
+    let a = node_after(&rn, &node, &[relay_pod("edge", "a", true, Some(&missing))]);
+    assert_eq!(a.action_required, NodeAction::Reboot);
+    let msg = a.message.clone().unwrap_or_default();
+    assert!(
+        msg.contains("isolcpus=2-5") && msg.contains("reboot"),
+        "{msg}"
+    );
+
+    // Rebooted with the arguments: the next report has no reboot_needed, the action clears.
+    let rn = with_status(rn, a);
+    let fine = report_hugepages(512, false, false);
+    let a = node_after(&rn, &node, &[relay_pod("edge", "a", true, Some(&fine))]);
+    assert_eq!(a.action_required, NodeAction::None);
+
+    // Reboot wins over a kubelet restart (a reboot restarts the kubelet).
+    let both = report_hugepages(512, true, true);
+    let a = node_after(
+        &rn,
+        &relay_node("a", "0"),
+        &[relay_pod("edge", "a", true, Some(&both))],
+    );
+    assert_eq!(a.action_required, NodeAction::Reboot);
+}
+
+#[test]
+fn no_restart_when_the_tuner_got_no_pages_or_failed_or_none_are_asked_for() {
+    let rn = relaynode_named("edge", 1);
+    let node = relay_node("a", "0");
+    let none = report_hugepages(0, false, false);
+    let a = node_after(&rn, &node, &[relay_pod("edge", "a", true, Some(&none))]);
+    assert_eq!(a.action_required, NodeAction::None);
+    assert!(
+        a.message.as_deref().unwrap_or("").contains("hugepages="),
+        "{:?}",
+        a.message
+    );
+
+    let failed = report_failed();
+    let a = node_after(&rn, &node, &[relay_pod("edge", "a", false, Some(&failed))]);
+    assert_eq!(a.action_required, NodeAction::None);
+
+    let mut plain = relaynode_named("edge", 1);
+    plain.spec.tuning.hugepages = None;
+    let reserved = report_hugepages(512, true, false);
+    let a = node_after(
+        &plain,
+        &node,
+        &[relay_pod("edge", "a", true, Some(&reserved))],
+    );
+    assert_eq!(a.action_required, NodeAction::None);
+    assert!(a.hugepages_allocatable);
 }
