@@ -129,18 +129,12 @@ pub fn get_json(args: &[&str]) -> Option<serde_json::Value> {
     let mut a = vec!["get"];
     a.extend_from_slice(args);
     a.extend_from_slice(&["-o", "json"]);
-    kubectl(&a)
-        .ok()
-        .and_then(|s| serde_json::from_str(&s).ok())
+    kubectl(&a).ok().and_then(|s| serde_json::from_str(&s).ok())
 }
 
 /// Polls `f` every half second until it returns `Some`, or panics after `timeout` with `what`
 /// and the last diagnostic `f` gave through `Err`.
-pub fn wait_for<T>(
-    what: &str,
-    timeout: Duration,
-    mut f: impl FnMut() -> Result<T, String>,
-) -> T {
+pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Result<T, String>) -> T {
     let start = Instant::now();
     loop {
         let last = match f() {

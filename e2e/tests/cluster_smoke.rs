@@ -100,10 +100,7 @@ fn root_cluster_smoke_up_workloads_down() {
         let cluster = Cluster::up(&[]);
         cluster.load(&[image]);
         let node = get_json(&["node", cluster::NODE_NAME]).expect("the node object");
-        assert_eq!(
-            node["status"]["addresses"][0]["address"], NODE_IP,
-            "{node}"
-        );
+        assert_eq!(node["status"]["addresses"][0]["address"], NODE_IP, "{node}");
         kubectl_ok(&["create", "namespace", NS]);
 
         // A CRD is established, a valid object admitted, an invalid one refused with the
@@ -129,30 +126,60 @@ fn root_cluster_smoke_up_workloads_down() {
         // A Deployment of a locally built image runs; logs and exec work.
         kubectl_apply(&workload("serve", false, 17007)).unwrap_or_else(|e| panic!("{e}"));
         let pod = running_pod("serve");
-        let pod_name = pod["metadata"]["name"].as_str().expect("pod name").to_owned();
+        let pod_name = pod["metadata"]["name"]
+            .as_str()
+            .expect("pod name")
+            .to_owned();
         let pod_ip = pod["status"]["podIP"].as_str().expect("pod IP").to_owned();
         assert!(pod_ip.starts_with("10.214."), "pod IP {pod_ip}");
         let logs = wait_for("the pod's log line", Duration::from_secs(30), || {
-            kubectl(&["-n", NS, "logs", &pod_name])
-                .and_then(|l| if l.contains("serving UDP echo") { Ok(l) } else { Err(l) })
+            kubectl(&["-n", NS, "logs", &pod_name]).and_then(|l| {
+                if l.contains("serving UDP echo") {
+                    Ok(l)
+                } else {
+                    Err(l)
+                }
+            })
         });
         assert!(logs.contains("17007"), "{logs}");
-        let version = kubectl_ok(&["-n", NS, "exec", &pod_name, "--", "/usr/local/bin/oxidize-testbed", "--version"]);
+        let version = kubectl_ok(&[
+            "-n",
+            NS,
+            "exec",
+            &pod_name,
+            "--",
+            "/usr/local/bin/oxidize-testbed",
+            "--version",
+        ]);
         assert!(version.contains("oxidize-testbed"), "{version}");
 
         // A hostNetwork pod listens inside the node's namespace, not in the root namespace.
         kubectl_apply(&workload("hostnet", true, 17107)).unwrap_or_else(|e| panic!("{e}"));
         let hpod = running_pod("hostnet");
         assert_eq!(hpod["status"]["podIP"], NODE_IP, "{}", hpod["status"]);
-        let in_node = cluster::run("ip", &["netns", "exec", NODE_NS, "ss", "-Hltn", "sport = :17107"])
-            .expect("ss in the node namespace");
-        assert!(in_node.contains("17107"), "not listening in {NODE_NS}: {in_node:?}");
-        let in_root = cluster::run("ss", &["-Hltn", "sport = :17107"]).expect("ss in the root namespace");
-        assert!(in_root.trim().is_empty(), "listening in the root namespace: {in_root}");
+        let in_node = cluster::run(
+            "ip",
+            &["netns", "exec", NODE_NS, "ss", "-Hltn", "sport = :17107"],
+        )
+        .expect("ss in the node namespace");
+        assert!(
+            in_node.contains("17107"),
+            "not listening in {NODE_NS}: {in_node:?}"
+        );
+        let in_root =
+            cluster::run("ss", &["-Hltn", "sport = :17107"]).expect("ss in the root namespace");
+        assert!(
+            in_root.trim().is_empty(),
+            "listening in the root namespace: {in_root}"
+        );
     }
     // `down` (the guard's drop) left nothing behind.
     let after = HostSnapshot::take();
     let diff = before.diff(&after);
-    assert!(diff.is_empty(), "cluster up/down changed the host:\n{}", diff.join("\n"));
+    assert!(
+        diff.is_empty(),
+        "cluster up/down changed the host:\n{}",
+        diff.join("\n")
+    );
     let _ = std::fs::remove_dir_all(&tmp);
 }

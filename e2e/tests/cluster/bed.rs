@@ -47,13 +47,42 @@ impl Bed {
         let client = Netns::new("kclient").expect("client namespace");
         let internet = Netns::new("kinet").expect("internet namespace");
         sh(&[
-            "ip", "link", "add", "c-eth", "netns", client.name(), "numtxqueues", "2",
-            "numrxqueues", "2", "type", "veth", "peer", "name", NIC, "netns", NODE_NS,
-            "numtxqueues", "2", "numrxqueues", "2",
+            "ip",
+            "link",
+            "add",
+            "c-eth",
+            "netns",
+            client.name(),
+            "numtxqueues",
+            "2",
+            "numrxqueues",
+            "2",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            NIC,
+            "netns",
+            NODE_NS,
+            "numtxqueues",
+            "2",
+            "numrxqueues",
+            "2",
         ]);
         sh(&[
-            "ip", "link", "add", "i-eth", "netns", internet.name(), "type", "veth", "peer",
-            "name", WAN, "netns", NODE_NS,
+            "ip",
+            "link",
+            "add",
+            "i-eth",
+            "netns",
+            internet.name(),
+            "type",
+            "veth",
+            "peer",
+            "name",
+            WAN,
+            "netns",
+            NODE_NS,
         ]);
         node(&format!("addr add {RELAY_IP}/24 dev {NIC}"));
         node(&format!("addr add fd77:1::1/64 dev {NIC} nodad"));
@@ -64,15 +93,25 @@ impl Bed {
         // The internet is the node's default route; the cluster's Service range keeps its own.
         node(&format!("route replace default via {INTERNET_IP}"));
         node("-6 route replace default via fd77:2::2");
-        client.ip("addr add 10.77.1.2/24 dev c-eth").expect("client address");
-        client.ip("addr add fd77:1::2/64 dev c-eth nodad").expect("client v6 address");
+        client
+            .ip("addr add 10.77.1.2/24 dev c-eth")
+            .expect("client address");
+        client
+            .ip("addr add fd77:1::2/64 dev c-eth nodad")
+            .expect("client v6 address");
         client.ip("link set c-eth up").expect("c-eth up");
         client.ip("link set lo up").expect("client lo");
-        internet.ip("addr add 10.77.2.2/24 dev i-eth").expect("internet address");
-        internet.ip("addr add fd77:2::2/64 dev i-eth nodad").expect("internet v6 address");
+        internet
+            .ip("addr add 10.77.2.2/24 dev i-eth")
+            .expect("internet address");
+        internet
+            .ip("addr add fd77:2::2/64 dev i-eth nodad")
+            .expect("internet v6 address");
         internet.ip("link set i-eth up").expect("i-eth up");
         internet.ip("link set lo up").expect("internet lo");
-        internet.ip("route add default via 10.77.2.1").expect("internet route");
+        internet
+            .ip("route add default via 10.77.2.1")
+            .expect("internet route");
         let servers = internet
             .spawn(internet.command(testbed_bin).arg("serve"))
             .expect("internet servers");
@@ -136,8 +175,12 @@ impl NodeValues {
                 .unwrap_or_default()
                 .trim()
                 .to_owned(),
-            ip_forward: in_node("sysctl", &["-n", "net.ipv4.ip_forward"]).trim().to_owned(),
-            somaxconn: in_node("sysctl", &["-n", "net.core.somaxconn"]).trim().to_owned(),
+            ip_forward: in_node("sysctl", &["-n", "net.ipv4.ip_forward"])
+                .trim()
+                .to_owned(),
+            somaxconn: in_node("sysctl", &["-n", "net.core.somaxconn"])
+                .trim()
+                .to_owned(),
             channels: current,
             gro,
             state_files,

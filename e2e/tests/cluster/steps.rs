@@ -21,13 +21,22 @@ pub(crate) const STEPS: &[Step] = &[
     ("node_nic_client_and_internet", node_nic),
     ("bad_input_refused_with_cel_messages", bad_input),
     ("relaynode_tunes_the_node", relaynode_tunes_the_node),
-    ("relay_pod_unprivileged_ready_pinned", relay_pod_unprivileged),
+    (
+        "relay_pod_unprivileged_ready_pinned",
+        relay_pod_unprivileged,
+    ),
     ("client_traffic_through_the_relay_pod", client_traffic),
     ("prometheus_scrapes_operator_and_relay", prometheus_scrapes),
-    ("dashboard_and_alert_queries_return_data", dashboard_and_alerts),
+    (
+        "dashboard_and_alert_queries_return_data",
+        dashboard_and_alerts,
+    ),
     ("spec_change_rolls_without_crash_loop", spec_change_rolls),
     ("leader_sigterm_hands_over_within_5s", leader_sigterm),
-    ("leader_sigkill_taken_over_after_lease_expiry", leader_sigkill),
+    (
+        "leader_sigkill_taken_over_after_lease_expiry",
+        leader_sigkill,
+    ),
     ("apiserver_restart_operator_reconnects", apiserver_restart),
     ("delete_restores_the_node", delete_restores),
 ];
@@ -83,9 +92,10 @@ fn lease_holder() -> String {
 }
 
 fn pod_ready(p: &Value) -> bool {
-    p["status"]["conditions"]
-        .as_array()
-        .is_some_and(|c| c.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+    p["status"]["conditions"].as_array().is_some_and(|c| {
+        c.iter()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+    })
 }
 
 fn wait_operators_ready(n: usize, within: Duration) -> Vec<Value> {
@@ -116,11 +126,21 @@ fn helm_install(_w: &mut World) {
     run(
         "helm",
         &[
-            "upgrade", "--install", RELEASE, &chart.display().to_string(), "-n", OP_NS,
-            "--create-namespace", "--wait", "--timeout", "180s",
-            "--set", "restoreTimeoutSeconds=60",
+            "upgrade",
+            "--install",
+            RELEASE,
+            &chart.display().to_string(),
+            "-n",
+            OP_NS,
+            "--create-namespace",
+            "--wait",
+            "--timeout",
+            "180s",
+            "--set",
+            "restoreTimeoutSeconds=60",
             // This 2-CPU node also runs the relay (one CPU per worker): see docs/operator.md, sizing.
-            "--set", "resources.requests.cpu=25m",
+            "--set",
+            "resources.requests.cpu=25m",
         ],
     )
     .unwrap_or_else(|e| panic!("{e}"));
@@ -139,10 +159,16 @@ fn helm_install(_w: &mut World) {
     });
     progress(&format!("two operator replicas Ready; leader {holder}"));
     let explain = kubectl_ok(&["explain", "relaynode.spec"]);
-    assert!(explain.contains("dataplane") && explain.contains("tuning"), "{explain}");
+    assert!(
+        explain.contains("dataplane") && explain.contains("tuning"),
+        "{explain}"
+    );
     kubectl_ok(&["create", "namespace", RN_NS]);
     kubectl_ok(&[
-        "label", "namespace", RN_NS, "pod-security.kubernetes.io/enforce=privileged",
+        "label",
+        "namespace",
+        RN_NS,
+        "pod-security.kubernetes.io/enforce=privileged",
     ]);
 }
 
@@ -152,7 +178,13 @@ fn node_nic(w: &mut World) {
     let before = NodeValues::read();
     progress(&format!("node values before tuning: {before:?}"));
     w.node_before = Some(before);
-    kubectl_ok(&["label", "node", NODE_NAME, "oxidize.dev/relay=true", "--overwrite"]);
+    kubectl_ok(&[
+        "label",
+        "node",
+        NODE_NAME,
+        "oxidize.dev/relay=true",
+        "--overwrite",
+    ]);
 }
 
 fn relaynode(sysctl_somaxconn: &str) -> String {
@@ -212,8 +244,14 @@ fn bad_input(_w: &mut World) {
         let bad = good.replace(from, to);
         assert_ne!(bad, good, "the bad spec differs ({to})");
         let err = kubectl_apply(&bad).expect_err(&format!("the apiserver refuses {to}"));
-        assert!(err.contains(message), "refusal of `{to}` names {message:?}: {err}");
-        progress(&format!("refused `{to}`: {}", err.lines().last().unwrap_or("")));
+        assert!(
+            err.contains(message),
+            "refusal of `{to}` names {message:?}: {err}"
+        );
+        progress(&format!(
+            "refused `{to}`: {}",
+            err.lines().last().unwrap_or("")
+        ));
     }
     assert!(
         get_json(&["-n", RN_NS, "relaynode", RN]).is_none(),
@@ -226,31 +264,86 @@ fn secrets(w: &World) {
     let p = |f: &str| d.join(f).display().to_string();
     let openssl = |args: &[&str]| run("openssl", args).unwrap_or_else(|e| panic!("{e}"));
     openssl(&[
-        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days",
-        "1", "-subj", "/CN=Oxidize suite CA", "-keyout", &p("ca.key"), "-out", &p("ca.pem"),
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=Oxidize suite CA",
+        "-keyout",
+        &p("ca.key"),
+        "-out",
+        &p("ca.pem"),
     ]);
     openssl(&[
-        "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj",
-        &format!("/CN={SERVER_NAME}"), "-keyout", &p("tls.key"), "-out", &p("tls.csr"),
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-subj",
+        &format!("/CN={SERVER_NAME}"),
+        "-keyout",
+        &p("tls.key"),
+        "-out",
+        &p("tls.csr"),
     ]);
-    std::fs::write(d.join("san.ext"), format!("subjectAltName=DNS:{SERVER_NAME}\n")).expect("ext");
+    std::fs::write(
+        d.join("san.ext"),
+        format!("subjectAltName=DNS:{SERVER_NAME}\n"),
+    )
+    .expect("ext");
     openssl(&[
-        "x509", "-req", "-in", &p("tls.csr"), "-CA", &p("ca.pem"), "-CAkey", &p("ca.key"),
-        "-CAcreateserial", "-days", "1", "-extfile", &p("san.ext"), "-out", &p("tls.crt"),
+        "x509",
+        "-req",
+        "-in",
+        &p("tls.csr"),
+        "-CA",
+        &p("ca.pem"),
+        "-CAkey",
+        &p("ca.key"),
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        &p("san.ext"),
+        "-out",
+        &p("tls.crt"),
     ]);
     std::fs::write(d.join("client.token"), TOKEN).expect("token");
     kubectl_ok(&[
-        "-n", RN_NS, "create", "secret", "tls", "relay-tls", "--cert", &p("tls.crt"), "--key",
+        "-n",
+        RN_NS,
+        "create",
+        "secret",
+        "tls",
+        "relay-tls",
+        "--cert",
+        &p("tls.crt"),
+        "--key",
         &p("tls.key"),
     ]);
     kubectl_ok(&[
-        "-n", RN_NS, "create", "secret", "generic", "relay-tokens",
+        "-n",
+        RN_NS,
+        "create",
+        "secret",
+        "generic",
+        "relay-tokens",
         &format!("--from-literal=suite={TOKEN}"),
     ]);
 }
 
 fn relaynode_status() -> Value {
-    get_json(&["-n", RN_NS, "relaynode", RN]).map(|r| r["status"].clone()).unwrap_or_default()
+    get_json(&["-n", RN_NS, "relaynode", RN])
+        .map(|r| r["status"].clone())
+        .unwrap_or_default()
 }
 
 fn condition(status: &Value, ty: &str) -> Value {
@@ -276,17 +369,32 @@ fn relaynode_tunes_the_node(w: &mut World) {
         }
     });
     assert_eq!(status["nodes"][0]["name"], NODE_NAME, "{status}");
-    assert_eq!(condition(&status, "Tuned")["observedGeneration"], 1, "{status}");
+    assert_eq!(
+        condition(&status, "Tuned")["observedGeneration"],
+        1,
+        "{status}"
+    );
     let now = NodeValues::read();
     let before = w.node_before.clone().expect("values before tuning");
     progress(&format!("node values after tuning: {now:?}"));
-    assert_eq!(now.somaxconn, "4096", "the plan's sysctl is set in the node");
-    assert_eq!(now.ip_forward, "1", "forwarding is on (the tune step's job, not the relay's)");
+    assert_eq!(
+        now.somaxconn, "4096",
+        "the plan's sysctl is set in the node"
+    );
+    assert_eq!(
+        now.ip_forward, "1",
+        "forwarding is on (the tune step's job, not the relay's)"
+    );
     assert!(
         now.nr_hugepages.parse::<u64>().unwrap_or(0) >= 16,
         "16 hugepages reserved: {now:?}"
     );
-    assert!(now.gro.contains(": off"), "GRO off on {}: {}", bed::NIC, now.gro);
+    assert!(
+        now.gro.contains(": off"),
+        "GRO off on {}: {}",
+        bed::NIC,
+        now.gro
+    );
     assert_ne!(now.channels, before.channels, "channels changed to 1");
     assert!(
         now.state_files.iter().any(|f| f == "tune-state.json"),
@@ -296,8 +404,14 @@ fn relaynode_tunes_the_node(w: &mut World) {
 
 fn relay_pod() -> Value {
     wait_for("a Ready relay pod", secs(180), || {
-        let pods = get_json(&["-n", RN_NS, "pods", "-l", &format!("app.kubernetes.io/instance={RN}")])
-            .ok_or("kubectl get pods")?;
+        let pods = get_json(&[
+            "-n",
+            RN_NS,
+            "pods",
+            "-l",
+            &format!("app.kubernetes.io/instance={RN}"),
+        ])
+        .ok_or("kubectl get pods")?;
         let items = pods["items"].as_array().cloned().unwrap_or_default();
         items
             .iter()
@@ -319,12 +433,19 @@ fn relay_pod() -> Value {
 
 fn relay_pid() -> u32 {
     use std::os::unix::fs::MetadataExt;
-    let node_ns = std::fs::metadata(format!("/run/netns/{NODE_NS}")).map(|m| m.ino()).ok();
+    let node_ns = std::fs::metadata(format!("/run/netns/{NODE_NS}"))
+        .map(|m| m.ino())
+        .ok();
     run("pgrep", &["-f", "oxidize-dataplane relay"])
         .unwrap_or_default()
         .lines()
         .filter_map(|l| l.trim().parse::<u32>().ok())
-        .find(|pid| std::fs::metadata(format!("/proc/{pid}/ns/net")).map(|m| m.ino()).ok() == node_ns)
+        .find(|pid| {
+            std::fs::metadata(format!("/proc/{pid}/ns/net"))
+                .map(|m| m.ino())
+                .ok()
+                == node_ns
+        })
         .expect("the relay process in the node's network namespace")
 }
 
@@ -334,10 +455,18 @@ fn relay_pod_unprivileged(w: &mut World) {
     let sc = &relay["securityContext"];
     assert_eq!(sc["privileged"], false, "{sc}");
     assert_eq!(sc["allowPrivilegeEscalation"], false, "{sc}");
-    assert_eq!(sc["capabilities"]["drop"], serde_json::json!(["ALL"]), "{sc}");
+    assert_eq!(
+        sc["capabilities"]["drop"],
+        serde_json::json!(["ALL"]),
+        "{sc}"
+    );
     let caps: Vec<String> = sc["capabilities"]["add"]
         .as_array()
-        .map(|a| a.iter().filter_map(|c| c.as_str().map(str::to_owned)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|c| c.as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default();
     progress(&format!("relay capabilities: {caps:?}"));
     assert_eq!(
@@ -346,7 +475,11 @@ fn relay_pod_unprivileged(w: &mut World) {
     );
     assert_eq!(pod["status"]["qosClass"], "Guaranteed", "{}", pod["status"]);
     let link = run("ip", &["-n", NODE_NS, "-d", "link", "show", bed::NIC]).expect("ip link");
-    assert!(link.contains("prog/xdp"), "XDP attached to {}: {link}", bed::NIC);
+    assert!(
+        link.contains("prog/xdp"),
+        "XDP attached to {}: {link}",
+        bed::NIC
+    );
     // The worker thread is pinned to the core the spec names.
     let pid = relay_pid();
     let threads = std::fs::read_dir(format!("/proc/{pid}/task")).expect("relay threads");
@@ -365,9 +498,17 @@ fn relay_pod_unprivileged(w: &mut World) {
         }
     }
     progress(&format!("relay pid {pid}, workers: {pinned:?}"));
-    assert_eq!(pinned, vec![("worker-0".to_owned(), "1".to_owned())], "worker-0 on CPU 1");
+    assert_eq!(
+        pinned,
+        vec![("worker-0".to_owned(), "1".to_owned())],
+        "worker-0 on CPU 1"
+    );
     if w.demo {
-        println!("relay pod {} Ready; XDP on {}; {pinned:?}", pod["metadata"]["name"], bed::NIC);
+        println!(
+            "relay pod {} Ready; XDP on {}; {pinned:?}",
+            pod["metadata"]["name"],
+            bed::NIC
+        );
     }
 }
 
@@ -375,9 +516,21 @@ fn start_client(w: &mut World) {
     let bed = w.bed.as_ref().expect("bed");
     let log = std::fs::File::create(w.dir.join("client.log")).expect("client log");
     let child = Command::new("ip")
-        .args(["netns", "exec", bed.client.name(), &target_bin("oxidize-client")])
+        .args([
+            "netns",
+            "exec",
+            bed.client.name(),
+            &target_bin("oxidize-client"),
+        ])
         .arg(format!("{}:{PORT}", bed::RELAY_IP))
-        .args(["--server-name", SERVER_NAME, "--tun", "oxc0", "--status-interval", "0"])
+        .args([
+            "--server-name",
+            SERVER_NAME,
+            "--tun",
+            "oxc0",
+            "--status-interval",
+            "0",
+        ])
         .arg("--ca-file")
         .arg(w.dir.join("ca.pem"))
         .arg("--token-file")
@@ -409,7 +562,12 @@ fn traffic(w: &World, mib: u64) {
     let ns = w.bed.as_ref().expect("bed").client.name().to_owned();
     for ip in [bed::INTERNET_IP, bed::INTERNET_IP6] {
         let out = wait_for(&format!("ping {ip} through the tunnel"), secs(30), || {
-            run("ip", &["netns", "exec", &ns, "ping", "-n", "-c", "3", "-i", "0.2", "-W", "2", ip])
+            run(
+                "ip",
+                &[
+                    "netns", "exec", &ns, "ping", "-n", "-c", "3", "-i", "0.2", "-W", "2", ip,
+                ],
+            )
         });
         assert!(out.contains(" 0% packet loss"), "{out}");
         progress(&format!("ping {ip}: {}", out.lines().last().unwrap_or("")));
@@ -417,8 +575,14 @@ fn traffic(w: &World, mib: u64) {
     let out = run(
         "ip",
         &[
-            "netns", "exec", &ns, &target_bin("oxidize-testbed"), "download",
-            &format!("{}:9009", bed::INTERNET_IP), "--bytes", &(mib * 1024 * 1024).to_string(),
+            "netns",
+            "exec",
+            &ns,
+            &target_bin("oxidize-testbed"),
+            "download",
+            &format!("{}:9009", bed::INTERNET_IP),
+            "--bytes",
+            &(mib * 1024 * 1024).to_string(),
         ],
     )
     .unwrap_or_else(|e| panic!("{e}"));
@@ -462,21 +626,37 @@ scrape_configs:
 
 fn prom_query(w: &World, expr: &str) -> Value {
     let url = format!("http://{}/api/v1/query", w.prometheus_addr);
-    let out = run("curl", &["-fsS", "--get", &url, "--data-urlencode", &format!("query={expr}")])
-        .unwrap_or_else(|e| panic!("{e}"));
+    let out = run(
+        "curl",
+        &[
+            "-fsS",
+            "--get",
+            &url,
+            "--data-urlencode",
+            &format!("query={expr}"),
+        ],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
 }
 
 fn prometheus_scrapes(w: &mut World) {
     // The rules the chart ships, as Prometheus loads them (the PrometheusRule's spec).
-    let rules = std::fs::read_to_string(cluster::repo_root().join("charts/oxidize/files/rules.yaml"))
-        .expect("rules.yaml");
+    let rules =
+        std::fs::read_to_string(cluster::repo_root().join("charts/oxidize/files/rules.yaml"))
+            .expect("rules.yaml");
     std::fs::write(w.dir.join("rules.yaml"), rules).expect("write rules");
     std::fs::write(w.dir.join("prometheus.yml"), prometheus_config(w)).expect("write config");
     let log = std::fs::File::create(w.dir.join("prometheus.log")).expect("log");
     let child = Command::new("prometheus")
-        .arg(format!("--config.file={}", w.dir.join("prometheus.yml").display()))
-        .arg(format!("--storage.tsdb.path={}", w.dir.join("tsdb").display()))
+        .arg(format!(
+            "--config.file={}",
+            w.dir.join("prometheus.yml").display()
+        ))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            w.dir.join("tsdb").display()
+        ))
         .arg(format!("--web.listen-address={}", w.prometheus_addr))
         .stdout(log.try_clone().expect("log"))
         .stderr(log)
@@ -487,7 +667,10 @@ fn prometheus_scrapes(w: &mut World) {
         let v = prom_query(w, "up");
         let series = v["data"]["result"].as_array().cloned().unwrap_or_default();
         let up = |job: &str| {
-            series.iter().filter(|s| s["metric"]["job"] == job && s["value"][1] == "1").count()
+            series
+                .iter()
+                .filter(|s| s["metric"]["job"] == job && s["value"][1] == "1")
+                .count()
         };
         if up("oxidize-operator") >= 2 && up("oxidize-relay") >= 1 {
             Ok(series)
@@ -501,7 +684,10 @@ fn prometheus_scrapes(w: &mut World) {
         .as_str()
         .and_then(|v| v.parse().ok())
         .unwrap_or(0.0);
-    assert!(n > 0.0, "the relay's tunnel packets reached Prometheus: {tx}");
+    assert!(
+        n > 0.0,
+        "the relay's tunnel packets reached Prometheus: {tx}"
+    );
 }
 
 fn exprs() -> Vec<(String, String)> {
@@ -520,7 +706,10 @@ fn exprs() -> Vec<(String, String)> {
 
 fn dashboard_and_alerts(w: &mut World) {
     let all = exprs();
-    assert!(all.len() >= 8, "the dashboard and rules have expressions: {all:?}");
+    assert!(
+        all.len() >= 8,
+        "the dashboard and rules have expressions: {all:?}"
+    );
     // Rates need two scrapes inside their window; alerts are expressions that are false on a
     // healthy cluster, so for them only the metrics they read must exist.
     let deadline = Instant::now() + secs(90);
@@ -545,8 +734,15 @@ fn dashboard_and_alerts(w: &mut World) {
             std::thread::sleep(Duration::from_secs(2));
         }
     }
-    assert!(empty.is_empty(), "expressions with no series:\n{}", empty.join("\n"));
-    progress(&format!("{} dashboard and rule expressions return data", all.len()));
+    assert!(
+        empty.is_empty(),
+        "expressions with no series:\n{}",
+        empty.join("\n")
+    );
+    progress(&format!(
+        "{} dashboard and rule expressions return data",
+        all.len()
+    ));
 }
 
 fn spec_change_rolls(w: &mut World) {
@@ -562,7 +758,10 @@ fn spec_change_rolls(w: &mut World) {
             Err(format!("pod {} status {s}", p["metadata"]["name"]))
         }
     });
-    assert_eq!(new["status"]["containerStatuses"][0]["restartCount"], 0, "no crash loop");
+    assert_eq!(
+        new["status"]["containerStatuses"][0]["restartCount"], 0,
+        "no crash loop"
+    );
     assert_eq!(NodeValues::read().somaxconn, "8192");
     tunnel_up(w);
     traffic(w, 4);
@@ -590,7 +789,10 @@ fn leader_sigterm(_w: &mut World) {
         }
     });
     let took = t.elapsed();
-    progress(&format!("{old} deleted: {new} leads after {:.1} s", took.as_secs_f64()));
+    progress(&format!(
+        "{old} deleted: {new} leads after {:.1} s",
+        took.as_secs_f64()
+    ));
     assert!(took < secs(5), "takeover within 5 s, took {took:?}");
     wait_operators_ready(2, secs(120));
 }
@@ -598,16 +800,32 @@ fn leader_sigterm(_w: &mut World) {
 fn leader_sigkill(_w: &mut World) {
     let old = leader_pod();
     let t = Instant::now();
-    kubectl_ok(&["-n", OP_NS, "delete", "pod", &old, "--grace-period=0", "--force", "--wait=false"]);
-    let new = wait_for("another replica to lead after the Lease expires", secs(60), || {
-        let h = lease_holder();
-        if !h.is_empty() && !h.starts_with(old.as_str()) {
-            Ok(h)
-        } else {
-            Err(h)
-        }
-    });
-    progress(&format!("{old} killed: {new} leads after {:.1} s", t.elapsed().as_secs_f64()));
+    kubectl_ok(&[
+        "-n",
+        OP_NS,
+        "delete",
+        "pod",
+        &old,
+        "--grace-period=0",
+        "--force",
+        "--wait=false",
+    ]);
+    let new = wait_for(
+        "another replica to lead after the Lease expires",
+        secs(60),
+        || {
+            let h = lease_holder();
+            if !h.is_empty() && !h.starts_with(old.as_str()) {
+                Ok(h)
+            } else {
+                Err(h)
+            }
+        },
+    );
+    progress(&format!(
+        "{old} killed: {new} leads after {:.1} s",
+        t.elapsed().as_secs_f64()
+    ));
     wait_operators_ready(2, secs(120));
 }
 
@@ -616,7 +834,15 @@ fn apiserver_restart(_w: &mut World) {
     cluster::cluster_sh(&["restart-apiserver"]).unwrap_or_else(|e| panic!("{e}"));
     // The operator reconciles again: a no-op change of an annotation is noticed and the
     // status stays at the current generation.
-    kubectl_ok(&["-n", RN_NS, "annotate", "relaynode", RN, "suite/poke=1", "--overwrite"]);
+    kubectl_ok(&[
+        "-n",
+        RN_NS,
+        "annotate",
+        "relaynode",
+        RN,
+        "suite/poke=1",
+        "--overwrite",
+    ]);
     wait_for("status kept after the restart", secs(60), || {
         let s = relaynode_status();
         if s["observedGeneration"] == 2 && condition(&s, "Ready")["status"] == "True" {
@@ -635,7 +861,15 @@ fn apiserver_restart(_w: &mut World) {
 }
 
 fn delete_restores(w: &mut World) {
-    kubectl_ok(&["-n", RN_NS, "delete", "relaynode", RN, "--wait=true", "--timeout=180s"]);
+    kubectl_ok(&[
+        "-n",
+        RN_NS,
+        "delete",
+        "relaynode",
+        RN,
+        "--wait=true",
+        "--timeout=180s",
+    ]);
     let before = w.node_before.clone().expect("values before tuning");
     let now = wait_for("the node's values restored", secs(60), || {
         let now = NodeValues::read();

@@ -45,15 +45,14 @@ impl World {
         std::fs::create_dir_all(&dir).expect("scratch dir");
         let host_before = HostSnapshot::take();
         progress("cluster up (operator and dataplane images loaded)");
-        let images: Vec<PathBuf> = std::fs::read_to_string(
-            cluster::repo_root().join("build/images/digests.txt"),
-        )
-        .expect("build/images/digests.txt: run `make images`")
-        .lines()
-        .filter_map(|l| l.split_whitespace().next())
-        .filter(|f| !f.starts_with("pause-"))
-        .map(cluster::built_image)
-        .collect();
+        let images: Vec<PathBuf> =
+            std::fs::read_to_string(cluster::repo_root().join("build/images/digests.txt"))
+                .expect("build/images/digests.txt: run `make images`")
+                .lines()
+                .filter_map(|l| l.split_whitespace().next())
+                .filter(|f| !f.starts_with("pause-"))
+                .map(cluster::built_image)
+                .collect();
         let cluster = Cluster::up(&images);
         World {
             demo,
