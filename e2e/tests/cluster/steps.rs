@@ -31,6 +31,7 @@ pub(crate) const STEPS: &[Step] = &[
         "dashboard_and_alert_queries_return_data",
         dashboard_and_alerts,
     ),
+    ("relay_down_alert_fires_and_resolves", relay_down_alert),
     ("spec_change_rolls_without_crash_loop", spec_change_rolls),
     ("leader_sigterm_hands_over_within_5s", leader_sigterm),
     (
@@ -645,6 +646,16 @@ fn prometheus_scrapes(w: &mut World) {
     let rules =
         std::fs::read_to_string(cluster::repo_root().join("charts/oxidize/files/rules.yaml"))
             .expect("rules.yaml");
+    // The alerts' `for` durations are covered by `promtool test rules`; here they are cut to
+    // a few seconds so that a firing alert shows within the suite's time.
+    let rules: String = rules
+        .lines()
+        .map(|l| match l.trim_start().strip_prefix("for:") {
+            Some(_) => format!("{}for: 4s", &l[..l.len() - l.trim_start().len()]),
+            None => l.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
     std::fs::write(w.dir.join("rules.yaml"), rules).expect("write rules");
     std::fs::write(w.dir.join("prometheus.yml"), prometheus_config(w)).expect("write config");
     let log = std::fs::File::create(w.dir.join("prometheus.log")).expect("log");
@@ -690,41 +701,39 @@ fn prometheus_scrapes(w: &mut World) {
     );
 }
 
+/// Every expression of the dashboard and the rules (scripts/checks/promql_exprs.py), as
+/// (source, expression to query). An alert's own expression has series only while it fires,
+/// so for alerts the parts that must have data on a healthy cluster are queried.
 fn exprs() -> Vec<(String, String)> {
     let script = cluster::repo_root().join("scripts/checks/promql_exprs.py");
     let out = run("python3", &[&script.display().to_string()]).unwrap_or_else(|e| panic!("{e}"));
-    out.lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .map(|v| {
-            (
-                v["source"].as_str().unwrap_or("").to_owned(),
-                v["expr"].as_str().unwrap_or("").to_owned(),
-            )
-        })
-        .collect()
+    let mut all = Vec::new();
+    for line in out.lines() {
+        let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        let source = v["source"].as_str().unwrap_or("").to_owned();
+        match v["data_exprs"].as_array() {
+            Some(parts) => all.extend(
+                parts
+                    .iter()
+                    .filter_map(|p| p.as_str())
+                    .map(|p| (source.clone(), p.to_owned())),
+            ),
+            None => all.push((source, v["expr"].as_str().unwrap_or("").to_owned())),
+        }
+    }
+    all
 }
 
 fn dashboard_and_alerts(w: &mut World) {
     let all = exprs();
-    assert!(
-        all.len() >= 8,
-        "the dashboard and rules have expressions: {all:?}"
-    );
-    // Rates need two scrapes inside their window; alerts are expressions that are false on a
-    // healthy cluster, so for them only the metrics they read must exist.
-    let deadline = Instant::now() + secs(90);
+    assert!(all.len() >= 8, "the dashboard and rules have expressions: {all:?}");
+    // Rates need two scrapes inside their window: poll each until it has series.
+    let deadline = Instant::now() + secs(120);
     let mut empty: Vec<String> = Vec::new();
     for (source, expr) in &all {
-        let probe = if source.starts_with("alert:") {
-            // Every selector of the alert must have series: ask for the metrics it names.
-            expr.clone()
-        } else {
-            expr.clone()
-        };
         loop {
-            let v = prom_query(w, &probe);
-            let n = v["data"]["result"].as_array().map_or(0, Vec::len);
-            if n > 0 || source.starts_with("alert:") {
+            let v = prom_query(w, expr);
+            if v["data"]["result"].as_array().is_some_and(|r| !r.is_empty()) {
                 break;
             }
             if Instant::now() > deadline {
@@ -734,15 +743,34 @@ fn dashboard_and_alerts(w: &mut World) {
             std::thread::sleep(Duration::from_secs(2));
         }
     }
-    assert!(
-        empty.is_empty(),
-        "expressions with no series:\n{}",
-        empty.join("\n")
-    );
-    progress(&format!(
-        "{} dashboard and rule expressions return data",
-        all.len()
-    ));
+    assert!(empty.is_empty(), "expressions with no series:\n{}", empty.join("\n"));
+    progress(&format!("{} dashboard and rule expressions return data", all.len()));
+}
+
+fn firing(w: &World, alert: &str) -> bool {
+    let v = prom_query(w, &format!("ALERTS{{alertname=\"{alert}\",alertstate=\"firing\"}}"));
+    v["data"]["result"].as_array().is_some_and(|r| !r.is_empty())
+}
+
+/// The relay stops answering (SIGSTOP: the process lives, its scrapes time out), so
+/// `up{job="oxidize-relay"} == 0` and OxidizeRelayDown fires; SIGCONT resolves it.
+fn relay_down_alert(w: &mut World) {
+    assert!(!firing(w, "OxidizeRelayDown"), "not firing on a healthy relay");
+    let pid = relay_pid().to_string();
+    run("kill", &["-STOP", &pid]).unwrap_or_else(|e| panic!("{e}"));
+    let fired = std::panic::catch_unwind(|| {
+        wait_for("OxidizeRelayDown firing", secs(60), || {
+            if firing(w, "OxidizeRelayDown") { Ok(()) } else { Err("pending or inactive".into()) }
+        })
+    });
+    run("kill", &["-CONT", &pid]).unwrap_or_else(|e| panic!("{e}"));
+    if let Err(p) = fired {
+        std::panic::resume_unwind(p);
+    }
+    progress("OxidizeRelayDown fired while the relay was stopped");
+    wait_for("OxidizeRelayDown resolved", secs(60), || {
+        if firing(w, "OxidizeRelayDown") { Err("still firing".into()) } else { Ok(()) }
+    });
 }
 
 fn spec_change_rolls(w: &mut World) {
