@@ -54,7 +54,10 @@ for line in open(sys.argv[1]):
         continue
     t = m["target"]
     kind = t["kind"][0]
-    label = f'{m["package_id"].split("#")[0].rsplit("/", 1)[-1]}:{kind}:{t["name"]}'
+    # package_id: "path+file:///dir#name@version", or "path+file:///name#version".
+    url, _, frag = m["package_id"].partition("#")
+    package = frag.split("@")[0] if "@" in frag else url.rsplit("/", 1)[-1]
+    label = f'{package}:{kind}:{t["name"]}'
     print(f'{exe}\t{os.path.dirname(m["manifest_path"])}\t{label}')
 PY
 nbin="$(wc -l <"$out/binaries.tsv")"
