@@ -1,5 +1,10 @@
 # Quick start: `make demo` runs the main job, `make test` runs every test (as root).
-.PHONY: setup demo test build fmt clippy images cluster-build cluster-up cluster-down
+# `make test-stress N=20` runs the fast (non-root) tests N times under CPU load to find races;
+# STRESS_ARGS narrows it (e.g. STRESS_ARGS="-j 2 -- -p oxidize-testbed").
+.PHONY: setup demo test test-stress build fmt clippy images cluster-build cluster-up cluster-down
+
+N ?= 20
+STRESS_ARGS ?=
 
 setup:
 	bash scripts/setup.sh
@@ -9,6 +14,9 @@ demo: setup
 
 test: setup
 	bash scripts/test.sh
+
+test-stress: setup
+	bash scripts/stress.sh -n $(N) $(STRESS_ARGS)
 
 build:
 	cargo build --workspace --release

@@ -1,47 +1,103 @@
 #!/usr/bin/env bash
 # The whole test command (`make test`): formatting, lints, every test including the root
-# network-namespace ones, then the check that the tests left no namespace behind.
+# network-namespace ones, each scripts/checks/*.sh, then the check that this run's tests left no
+# namespace behind. Every stage runs even when an earlier one failed; a summary table (stage,
+# result, seconds) and a rerun command for each failed test come at the end, and the exit status
+# is non-zero if any stage failed.
+#
 # Extra arguments go to `cargo test` (e.g. `scripts/test.sh -p oxidize-testbed root_`).
+#
+# OXIDIZE_RUN_ID names this run (a letter, then letters or digits); the test bed puts it in every
+# namespace name (`oxt-<pid>-<run id>-<n>-<role>`), so this run checks only its own namespaces
+# and never those of another run on the same machine. Generated when unset.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 export PATH="$ROOT/.tools/bin:$ROOT/.venv/bin:$PATH"
+# shellcheck source=lib/stages.sh
+source "$ROOT/scripts/lib/stages.sh"
 
-section() { printf '\n=== %s\n' "$*"; }
-
-leftover_netns() { ip netns list 2>/dev/null | awk '{print $1}' | grep '^oxt-' || true; }
-
-if [[ $(id -u) -eq 0 ]]; then
-  stale="$(leftover_netns)"
-  if [[ -n "$stale" ]]; then
-    section "removing test-bed namespaces left by an earlier killed run"
-    cargo run -q -p oxidize-testbed -- sweep
-  fi
+export OXIDIZE_RUN_ID="${OXIDIZE_RUN_ID:-r$(date +%m%d%H%M%S)p$$}"
+if [[ ! "$OXIDIZE_RUN_ID" =~ ^[a-z][a-z0-9]{0,31}$ ]]; then
+  echo "OXIDIZE_RUN_ID=$OXIDIZE_RUN_ID: use a lowercase letter, then up to 31 lowercase letters or digits" >&2
+  exit 2
 fi
+echo "test run $OXIDIZE_RUN_ID (its namespaces: oxt-<pid>-$OXIDIZE_RUN_ID-*)"
 
-section "cargo fmt --check"
-cargo fmt --all -- --check
+test_bed_namespaces() { ip netns list 2>/dev/null | awk '{print $1}' | grep '^oxt-' || true; }
+# This run's namespaces match oxt-<pid>-<run id>-...
+this_run() { grep -E "^oxt-[0-9]+-$OXIDIZE_RUN_ID-" || true; }
+other_runs() { grep -vE "^oxt-[0-9]+-$OXIDIZE_RUN_ID-" || true; }
 
-section "cargo clippy"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+# Removes namespaces whose creating process is gone (a killed earlier run); namespaces of runs
+# still going on are left alone.
+sweep_stale() {
+  cargo run -q --locked -p oxidize-testbed -- sweep
+}
 
-section "cargo test"
-cargo test --workspace --locked --no-fail-fast "$@"
+# cargo test, with its output kept to find failed tests and say how to rerun each alone.
+cargo_test() {
+  local log="$ROOT/target/test-output.log" rc=0
+  mkdir -p "$ROOT/target"
+  cargo test --workspace --locked --no-fail-fast "$@" 2>&1 | tee "$log" || rc=$?
+  local cmd
+  while IFS= read -r cmd; do
+    stage_note "cargo test" "rerun: $cmd"
+  done < <(rerun_commands "$log")
+  return "$rc"
+}
 
+# Reads `cargo test` output and prints one command per failed test that reruns it alone. cargo
+# says which target failed (`to rerun pass `-p pkg --test name``) after that binary's output,
+# where each failed test has a `---- name stdout ----` header; a binary that failed without
+# naming a test (a crash) gets the command for the whole binary.
+rerun_commands() {
+  awk '
+    function quote(s) { return s ~ /^[A-Za-z0-9_:]+$/ ? s : "\x27" s "\x27" }
+    /^ +(Running|Doc-tests) / { n = 0 }
+    /^---- .* stdout ----$/ {
+      name = $0; sub(/^---- /, "", name); sub(/ stdout ----$/, "", name); failed[n++] = name
+    }
+    /to rerun pass `/ {
+      args = $0; sub(/.*to rerun pass `/, "", args); sub(/`.*/, "", args)
+      if (n == 0) print "cargo test " args
+      for (i = 0; i < n; i++) print "cargo test " args " " quote(failed[i]) " -- --exact"
+      n = 0
+    }
+  ' "$1"
+}
+
+# Fails if this run's tests left a namespace behind; namespaces of other runs are listed for
+# information only (another run may still be using them).
+no_namespace_left() {
+  local mine others
+  mine="$(test_bed_namespaces | this_run)"
+  others="$(test_bed_namespaces | other_runs)"
+  if [[ -n "$others" ]]; then
+    echo "namespaces of other test runs (not checked here):"
+    sed 's/^/  /' <<<"$others"
+  fi
+  if [[ -n "$mine" ]]; then
+    echo "test run $OXIDIZE_RUN_ID left these namespaces behind:" >&2
+    sed 's/^/  /' <<<"$mine" >&2
+    return 1
+  fi
+  echo "none left by test run $OXIDIZE_RUN_ID"
+}
+
+is_root() { [[ $(id -u) -eq 0 ]]; }
+
+if is_root && [[ -n "$(test_bed_namespaces)" ]]; then
+  stage "sweep stale namespaces" sweep_stale
+fi
+stage "cargo fmt --check" cargo fmt --all -- --check
+stage "cargo clippy" cargo clippy --workspace --all-targets --locked -- -D warnings
+stage "cargo test" cargo_test "$@"
 for check in scripts/checks/*.sh; do
   [[ -e "$check" ]] || continue
-  section "$check"
-  bash "$check"
+  stage "$check" bash "$check"
 done
-
-if [[ $(id -u) -eq 0 ]]; then
-  section "no test-bed namespace left behind"
-  left="$(leftover_netns)"
-  if [[ -n "$left" ]]; then
-    echo "tests left these namespaces behind:" >&2
-    echo "$left" >&2
-    exit 1
-  fi
-  echo "none"
+if is_root; then
+  stage "no namespace left (run $OXIDIZE_RUN_ID)" no_namespace_left
 fi
-section "all tests passed"
+stages_summary

@@ -115,7 +115,18 @@ fn root_e2e_client_reconnects_after_relay_restarts() {
     );
     println!("0-RTT handshakes accepted by the relay: {zero_rtt}");
 
-    let log = bed.client_log(c);
+    // The client prints its reconnect line just after it passes the tunnel's first packets on.
+    let log = oxidize_testbed::wait::until(
+        "3 reconnect lines in the client log",
+        Duration::from_secs(10),
+        || bed.client_log(c),
+        |log| {
+            log.lines()
+                .filter(|l| l.starts_with("reconnected:"))
+                .count()
+                >= 3
+        },
+    );
     let resumes: Vec<&str> = log
         .lines()
         .filter(|l| l.starts_with("reconnected:"))

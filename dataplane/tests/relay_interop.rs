@@ -6,7 +6,12 @@ mod relay_support;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
+use oxidize_testbed::wait;
 use relay_support::{RelayBed, TOKEN};
+
+/// How long to wait for a counter: the relay publishes its counters every 250 ms and reads the
+/// XDP ones every second, so a count read right after the traffic may not be there yet.
+const COUNTED: Duration = Duration::from_secs(10);
 
 fn as_u64(v: &serde_json::Value, key: &str) -> u64 {
     v[key]
@@ -38,14 +43,19 @@ fn root_relay_interop_tunnel_auth_spoofing_two_clients() {
     );
     assert_eq!(as_u64(&ok, "udp_echoes"), 3, "{ok}");
     assert!(as_u64(&ok, "routes") >= 1, "{ok}");
-    assert!(bed.metric("oxidize_relay_tunnel_packets_total{direction=\"to_client\"}") >= 6);
-    std::thread::sleep(Duration::from_millis(1100)); // the XDP counters are read every second
-    let redirected = bed.try_metric("oxidize_relay_xdp_packets_total{action=\"redirected\"}");
-    assert!(
-        redirected > Some(0),
-        "{redirected:?}\n{}",
-        bed.log("relay.log")
+    wait::until(
+        "6 tunnel packets to the client counted",
+        COUNTED,
+        || bed.try_metric("oxidize_relay_tunnel_packets_total{direction=\"to_client\"}"),
+        |v| v.is_some_and(|v| v >= 6),
     );
+    wait::try_until(
+        "XDP redirects counted",
+        COUNTED,
+        || bed.try_metric("oxidize_relay_xdp_packets_total{action=\"redirected\"}"),
+        |v| v.is_some_and(|v| v > 0),
+    )
+    .unwrap_or_else(|t| panic!("{t}\n{}", bed.log("relay.log")));
     assert_eq!(
         bed.metric("oxidize_relay_xsk_events_total{worker=\"0\",kind=\"rx_invalid_descs\"}"),
         0
@@ -103,18 +113,24 @@ fn root_relay_interop_tunnel_auth_spoofing_two_clients() {
         served,
         "a refused client's packet was relayed"
     );
-    assert_eq!(
-        bed.metric("oxidize_relay_auth_failures_total{kind=\"wrong_token\"}"),
-        1
+    let wrong_token = wait::until(
+        "the wrong token counted",
+        COUNTED,
+        || bed.metric("oxidize_relay_auth_failures_total{kind=\"wrong_token\"}"),
+        |v| *v >= 1,
     );
+    assert_eq!(wrong_token, 1);
 
     // No token: 401.
     let none = bed.client(&["--pings", "0", "--echoes", "0"]);
     assert_eq!(none["status"], 401, "{none}");
-    assert_eq!(
-        bed.metric("oxidize_relay_auth_failures_total{kind=\"missing_token\"}"),
-        1
+    let missing_token = wait::until(
+        "the missing token counted",
+        COUNTED,
+        || bed.metric("oxidize_relay_auth_failures_total{kind=\"missing_token\"}"),
+        |v| *v >= 1,
     );
+    assert_eq!(missing_token, 1);
 
     // Spoofed inner source: dropped and counted; the internet host sees nothing.
     let spoofed_before = bed.metric("oxidize_relay_drops_total{reason=\"spoofed_source\"}");
@@ -124,11 +140,11 @@ fn root_relay_interop_tunnel_auth_spoofing_two_clients() {
     assert_eq!(as_u64(&spoof, "ping_replies"), 0, "{spoof}");
     assert_eq!(as_u64(&spoof, "udp_echoes"), 0, "{spoof}");
     assert_eq!(echo.served(), served, "a spoofed packet was relayed");
-    std::thread::sleep(Duration::from_millis(400)); // counters are published every 250 ms
-    let spoofed = bed.metric("oxidize_relay_drops_total{reason=\"spoofed_source\"}");
-    assert!(
-        spoofed >= spoofed_before + 4,
-        "{spoofed_before} -> {spoofed}"
+    wait::until(
+        &format!("4 more spoofed packets dropped than {spoofed_before}"),
+        COUNTED,
+        || bed.metric("oxidize_relay_drops_total{reason=\"spoofed_source\"}"),
+        |v| *v >= spoofed_before + 4,
     );
 
     // Two clients at once: different addresses, each only its own replies. Each keeps its tunnel
@@ -191,11 +207,11 @@ fn root_relay_sigterm_closes_cleanly_and_sigkill_restarts() {
         Signal::SIGTERM,
     )
     .expect("SIGTERM");
-    std::thread::sleep(Duration::from_millis(300));
-    let ready = bed.get("/readyz");
-    assert!(
-        matches!(&ready, Some((503, body)) if body.contains("shutting down")),
-        "{ready:?}"
+    wait::until(
+        "/readyz to answer 503 shutting down",
+        COUNTED,
+        || bed.get("/readyz"),
+        |r| matches!(r, Some((503, body)) if body.contains("shutting down")),
     );
     assert_eq!(bed.get("/healthz").map(|r| r.0), Some(200));
     let status = relay

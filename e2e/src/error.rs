@@ -31,6 +31,9 @@ pub enum Error {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The environment asks for something the test bed cannot do (e.g. a malformed run id).
+    #[error("{0}")]
+    Config(String),
     /// Output of a command did not have the expected shape.
     #[error("unexpected output from `{command}`: {detail}")]
     Parse {

@@ -42,7 +42,8 @@ enum Command {
         #[arg(long, default_value_t = servers::TCP_STREAM_PORT)]
         tcp_port: u16,
     },
-    /// Delete namespaces left by killed test processes.
+    /// Delete namespaces left by killed test processes (of any test run; namespaces whose
+    /// process still runs are left alone).
     Sweep,
     /// Build the bed for a relay (forwarding off) and hold it until SIGINT/SIGTERM.
     Up {
@@ -101,8 +102,12 @@ fn main() -> Result<()> {
         }
         Command::HttpGet { addr, path } => http_get(addr, &path),
         Command::Sweep => {
-            for name in oxidize_testbed::netns::sweep_stale()? {
-                println!("removed {name}");
+            let removed = oxidize_testbed::netns::sweep_stale()?;
+            for (name, owner) in &removed {
+                println!("removed {name} (left by {owner}, which no longer runs)");
+            }
+            if removed.is_empty() {
+                println!("no stale test-bed namespace");
             }
             Ok(())
         }
@@ -164,8 +169,12 @@ fn selfcheck(bytes: u64, queues: u32) -> Result<()> {
     }
     step("tearing down");
     drop(bed);
-    let left = oxidize_testbed::netns::list()?;
-    println!("test-bed namespaces left: {}", left.len());
+    let mine = format!("{}{}-", oxidize_testbed::netns::PREFIX, std::process::id());
+    let left = oxidize_testbed::netns::list()?
+        .into_iter()
+        .filter(|name| name.starts_with(&mine))
+        .count();
+    println!("test-bed namespaces left by this self-check: {left}");
     println!(
         "self-check passed. `make demo` runs the same path with the AF_XDP QUIC relay in the \
          middle instead of kernel forwarding."

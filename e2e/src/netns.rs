@@ -1,16 +1,22 @@
 //! Network namespace guards.
 //!
-//! [`Netns::new`] creates `/var/run/netns/oxt-<pid>-<n>-<role>` with `ip netns add` and brings its
-//! loopback up; dropping the guard kills the processes it started and deletes the namespace, which
-//! also deletes every link inside it (a veth pair dies with either end). The pid in the name lets
-//! [`sweep_stale`] remove namespaces whose test process was killed before its guards could run.
+//! [`Netns::new`] creates `/var/run/netns/oxt-<pid>-<run>-<n>-<role>` with `ip netns add` and
+//! brings its loopback up; dropping the guard kills the processes it started and deletes the
+//! namespace, which also deletes every link inside it (a veth pair dies with either end).
+//!
+//! `<run>` is the test run's id ([`run_id`]: `OXIDIZE_RUN_ID`, which `scripts/test.sh` sets, or
+//! one made up per process), so a run checks its own namespaces ([`list_run`]) and never those
+//! of another run on the same machine. The pid lets [`sweep_stale`] remove namespaces whose test
+//! process was killed before its guards could run, whichever run they belonged to. The pid comes
+//! first because test beds from before run ids (`oxt-<pid>-<n>-<role>`) read the first field as
+//! the owner's pid when they sweep: they keep seeing our live namespaces as live.
 
 use std::fs::File;
 use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Mutex, Once};
+use std::sync::{Mutex, Once, OnceLock};
 use std::time::{Duration, Instant};
 
 use nix::sched::{setns, CloneFlags};
@@ -22,6 +28,9 @@ use crate::{Error, Result};
 
 /// Prefix of every namespace the test bed creates.
 pub const PREFIX: &str = "oxt-";
+/// Environment variable that names the test run (a lowercase letter, then up to 31 lowercase
+/// letters or digits); `scripts/test.sh` sets it.
+pub const RUN_ID_ENV: &str = "OXIDIZE_RUN_ID";
 const NETNS_DIR: &str = "/var/run/netns";
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -43,7 +52,7 @@ impl Netns {
             }
         });
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let name = format!("{PREFIX}{}-{n}-{role}", std::process::id());
+        let name = format!("{PREFIX}{}-{}-{n}-{role}", std::process::id(), run_id()?);
         ip(&format!("netns add {name}"))?;
         let ns = Netns {
             name,
@@ -215,20 +224,151 @@ pub fn list() -> Result<Vec<String>> {
         .collect())
 }
 
+/// Whether `id` can be a run id: a lowercase letter, then up to 31 lowercase letters or digits
+/// (so it cannot be mistaken for the counter of names from before run ids,
+/// `oxt-<pid>-<n>-<role>`).
+pub fn valid_run_id(id: &str) -> bool {
+    let mut chars = id.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && id.len() <= 32
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+}
+
+/// This process's run id: `OXIDIZE_RUN_ID` when set, else `u<pid>` (a run of its own).
+pub fn run_id() -> Result<&'static str> {
+    static ID: OnceLock<std::result::Result<String, String>> = OnceLock::new();
+    let id = ID.get_or_init(|| match std::env::var(RUN_ID_ENV) {
+        Ok(id) if valid_run_id(&id) => Ok(id),
+        Ok(id) => Err(format!(
+            "{RUN_ID_ENV}={id:?} is not a run id: use a lowercase letter, then up to 31 \
+             lowercase letters or digits"
+        )),
+        Err(_) => Ok(format!("u{}", std::process::id())),
+    });
+    id.as_deref().map_err(|e| Error::Config(e.clone()))
+}
+
+/// Names of the test bed's namespaces that exist and belong to test run `run`.
+pub fn list_run(run: &str) -> Result<Vec<String>> {
+    Ok(list()?
+        .into_iter()
+        .filter(|name| Owner::of(name).is_some_and(|o| o.run.as_deref() == Some(run)))
+        .collect())
+}
+
+/// Who made a test-bed namespace, read from its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    /// The process that created it.
+    pub pid: Option<u32>,
+    /// The run id (`None` for names from before run ids: `oxt-<pid>-<n>-<role>`).
+    pub run: Option<String>,
+}
+
+impl Owner {
+    /// Reads the owner from a namespace name (`oxt-<pid>-<run>-<n>-<role>`, or the older
+    /// `oxt-<pid>-<n>-<role>`); `None` if it is not a test-bed name.
+    pub fn of(name: &str) -> Option<Owner> {
+        let mut fields = name.strip_prefix(PREFIX)?.split('-');
+        let pid = fields.next()?.parse().ok();
+        let run = fields
+            .next()
+            .filter(|f| f.starts_with(|c: char| c.is_ascii_lowercase()))
+            .map(str::to_owned);
+        Some(Owner { pid, run })
+    }
+
+    /// Whether the creating process still runs.
+    pub fn alive(&self) -> bool {
+        self.pid
+            .is_some_and(|pid| pid != 0 && PathBuf::from(format!("/proc/{pid}")).exists())
+    }
+}
+
+impl std::fmt::Display for Owner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.run {
+            Some(run) => write!(f, "test run {run}")?,
+            None => write!(f, "a test run from before run ids")?,
+        }
+        match self.pid {
+            Some(pid) => write!(f, ", pid {pid}"),
+            None => write!(f, ", no pid"),
+        }
+    }
+}
+
 /// Deletes test-bed namespaces whose creating process no longer runs (it was killed before its
-/// guards ran). Returns the names removed.
-pub fn sweep_stale() -> Result<Vec<String>> {
+/// guards ran), of any run; namespaces of live processes (another run going on) stay. Returns
+/// the names removed with their owners.
+pub fn sweep_stale() -> Result<Vec<(String, Owner)>> {
     let mut removed = Vec::new();
     for name in list()? {
-        let owner = name[PREFIX.len()..]
-            .split('-')
-            .next()
-            .and_then(|pid| pid.parse::<u32>().ok());
-        let alive = owner.is_some_and(|pid| PathBuf::from(format!("/proc/{pid}")).exists());
-        if !alive {
+        let Some(owner) = Owner::of(&name) else {
+            continue;
+        };
+        if !owner.alive() {
             delete(&name)?;
-            removed.push(name);
+            removed.push((name, owner));
         }
     }
     Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owner_is_read_from_both_name_formats() {
+        assert_eq!(
+            Owner::of("oxt-4242-r0102p77-3-client"),
+            Some(Owner {
+                pid: Some(4242),
+                run: Some("r0102p77".into()),
+            })
+        );
+        assert_eq!(
+            Owner::of("oxt-4242-3-q-a"),
+            Some(Owner {
+                pid: Some(4242),
+                run: None,
+            })
+        );
+        assert_eq!(Owner::of("other-4242-3-client"), None);
+        let text = Owner::of("oxt-7-r1-0-x").expect("owner").to_string();
+        assert_eq!(text, "test run r1, pid 7");
+    }
+
+    #[test]
+    fn run_ids_start_with_a_letter() {
+        assert!(valid_run_id("r0102p77"));
+        assert!(valid_run_id("u1"));
+        assert!(!valid_run_id("1234"), "would read as a pid");
+        assert!(!valid_run_id(""));
+        assert!(!valid_run_id("a-b"), "the dash separates the fields");
+        assert!(!valid_run_id("Run1"));
+        assert!(!valid_run_id(&"r".repeat(33)));
+    }
+
+    #[test]
+    fn pid_zero_or_missing_is_never_alive() {
+        for owner in [
+            Owner {
+                pid: Some(0),
+                run: None,
+            },
+            Owner {
+                pid: None,
+                run: Some("r".into()),
+            },
+        ] {
+            assert!(!owner.alive(), "{owner}");
+        }
+        let me = Owner {
+            pid: Some(std::process::id()),
+            run: None,
+        };
+        assert!(me.alive());
+    }
 }

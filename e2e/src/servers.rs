@@ -42,9 +42,10 @@ impl Server {
         self.addr
     }
 
-    /// Datagrams echoed (UDP) or connections served (TCP) so far.
+    /// Datagrams echoed (UDP) or connections accepted (TCP) so far. Counted before the reply is
+    /// sent (UDP) or the stream served (TCP), so a client that got its answer sees it counted.
     pub fn served(&self) -> u64 {
-        self.served.load(Ordering::Relaxed)
+        self.served.load(Ordering::SeqCst)
     }
 }
 
@@ -75,8 +76,12 @@ pub fn udp_echo(port: u16) -> Result<Server> {
         while !stop2.load(Ordering::Relaxed) {
             match socket.recv_from(&mut buf) {
                 Ok((n, peer)) => {
-                    if socket.send_to(&buf[..n], peer).is_ok() {
-                        served2.fetch_add(1, Ordering::Relaxed);
+                    // Count before replying: a client that has its echo must see it counted
+                    // (counting after `send_to` let a test read 19 of 20).
+                    served2.fetch_add(1, Ordering::SeqCst);
+                    if let Err(e) = socket.send_to(&buf[..n], peer) {
+                        served2.fetch_sub(1, Ordering::SeqCst);
+                        eprintln!("udp echo to {peer}: {e}");
                     }
                 }
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
@@ -109,7 +114,7 @@ pub fn tcp_stream(port: u16) -> Result<Server> {
         while !stop2.load(Ordering::Relaxed) {
             match listener.accept() {
                 Ok((stream, _)) => {
-                    served2.fetch_add(1, Ordering::Relaxed);
+                    served2.fetch_add(1, Ordering::SeqCst);
                     std::thread::spawn(move || {
                         if let Err(e) = serve_stream(stream) {
                             eprintln!("tcp stream: {e}");
@@ -301,6 +306,7 @@ mod tests {
             udp_echoes(addr, 20, 1200, Duration::from_secs(10)).expect("echo"),
             20
         );
+        // The server counts each datagram before echoing it, so all 20 are counted by now.
         assert_eq!(server.served(), 20);
     }
 }

@@ -205,10 +205,47 @@ fn root_sweep_removes_namespaces_of_dead_processes() {
     if !require_root("root_sweep_removes_namespaces_of_dead_processes") {
         return;
     }
-    // pid 0 never names a live process, so this looks like a namespace left by a killed test.
-    let stale = format!("{}0-{}-stale", netns::PREFIX, std::process::id());
+    // pid 0 never names a live process, so this looks like a namespace left by a killed test
+    // of this run (so the final check of scripts/test.sh reports it if the sweep misses it);
+    // ours (this process is alive) must stay.
+    let run = netns::run_id().expect("run id");
+    let stale = format!("{}0-{run}-{}-stale", netns::PREFIX, std::process::id());
     oxidize_testbed::cmd::ip(&format!("netns add {stale}")).expect("add stale namespace");
-    let removed = netns::sweep_stale().expect("sweep");
+    let live = Netns::new("live").expect("netns");
+    let removed: Vec<String> = netns::sweep_stale()
+        .expect("sweep")
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
     assert!(removed.contains(&stale), "{removed:?}");
     assert!(!exists(&stale));
+    assert!(!removed.iter().any(|n| n == live.name()), "{removed:?}");
+    assert!(
+        exists(live.name()),
+        "the sweep removed a live process's namespace"
+    );
+}
+
+#[test]
+fn root_namespaces_carry_the_run_id() {
+    if !require_root("root_namespaces_carry_the_run_id") {
+        return;
+    }
+    let ns = Netns::new("named").expect("netns");
+    let run = netns::run_id().expect("run id");
+    assert!(
+        ns.name()
+            .starts_with(&format!("{}{}-{run}-", netns::PREFIX, std::process::id())),
+        "{}",
+        ns.name()
+    );
+    assert!(netns::list_run(run)
+        .expect("list")
+        .contains(&ns.name().to_owned()));
+    if let Ok(id) = std::env::var(netns::RUN_ID_ENV) {
+        assert_eq!(run, id, "the run id comes from {}", netns::RUN_ID_ENV);
+    }
+    let owner = netns::Owner::of(ns.name()).expect("a test-bed name");
+    assert_eq!(owner.run.as_deref(), Some(run));
+    assert!(owner.alive());
 }
