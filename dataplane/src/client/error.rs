@@ -53,7 +53,7 @@ pub enum ClientError {
     },
     /// The MTU towards the relay cannot carry QUIC.
     #[error(transparent)]
-    Mtu(#[from] super::mtu::MtuError),
+    Mtu(#[from] oxidize_relay_core::mtu::MtuError),
     /// The TUN device could not be created or configured.
     #[error("cannot create the TUN device {name}: {source} (the client needs CAP_NET_ADMIN and /dev/net/tun)")]
     Tun {

@@ -4,7 +4,7 @@
 //! - [`session`]: one connection, a tokio loop around the relay core's sans-IO `ClientCore`.
 //! - [`tun`]: the TUN device with separate reader and writer threads.
 //! - [`routes`]: full tunnel or prefixes (plan + `ip` commands), removed on exit and at start.
-//! - [`mtu`], [`backoff`], [`status`]: the pure parts.
+//! - [`backoff`], [`status`]: the pure parts (MTUs: `oxidize_relay_core::mtu`).
 //!
 //! [`run`] ties them together: connect, reconnect with backoff until SIGINT/SIGTERM, and
 //! give up only on an auth failure (401/403).
@@ -12,7 +12,6 @@
 pub mod backoff;
 pub mod config;
 pub mod error;
-pub mod mtu;
 pub mod routes;
 pub mod session;
 pub mod signals;
@@ -77,7 +76,7 @@ pub async fn run(opts: ClientOptions) -> Result<(), ClientError> {
         .outer_mtu
         .or_else(|| outer_mtu(&original.dev))
         .unwrap_or(1500);
-    let mtu = mtu::path_mtu(outer, relay.is_ipv6())?;
+    let mtu = oxidize_relay_core::mtu::path_mtu(outer, relay.is_ipv6())?;
     tracing::info!(%relay, via = %original.dev, outer_mtu = outer, tun_mtu = mtu.tun, "starting");
     let quic = config::quic_config(&roots, opts.idle_timeout, opts.keepalive, mtu.udp_payload)?;
     let host = config::host_part(&opts.relay);

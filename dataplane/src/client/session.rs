@@ -8,11 +8,11 @@ use bytes::BytesMut;
 use ipnet::IpNet;
 use oxidize_relay_core::capsule::AddressEntry;
 use oxidize_relay_core::client::{ClientCore, ClientEvent, TunnelConfig};
+use oxidize_relay_core::mtu::{carries_ipv6, PathMtu};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
 use super::error::ClientError;
-use super::mtu::{carries_ipv6, PathMtu};
 use super::routes::{self, OriginalRoute, RouteSpec};
 use super::signals::{Signal, Signals};
 use super::status::{State, Status};

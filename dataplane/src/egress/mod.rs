@@ -6,7 +6,6 @@
 //! read by a worker from its queue.
 //!
 //! - [`plan`]: pure planning and validation ([`EgressConfig`] -> [`EgressPlan`]).
-//! - [`mtu`]: the inner MTU a QUIC DATAGRAM can carry, from the outer path MTU.
 //! - [`Egress`]: the guard that carries a plan out and undoes it (I/O: TUN, rtnetlink, nftables,
 //!   procfs).
 //! - [`TunQueue`]: the per-worker packet API with plain counters ([`QueueStats`]).
@@ -16,7 +15,6 @@
 
 pub mod error;
 mod lifecycle;
-pub mod mtu;
 mod netlink;
 mod nft;
 pub mod plan;
@@ -25,7 +23,6 @@ mod tun;
 
 pub use error::{Error, PlanError, Result};
 pub use lifecycle::Egress;
-pub use mtu::{inner_mtu, DatagramOverhead};
 pub use plan::{EgressConfig, EgressPlan, Forwarding, NftRule, NftSpec, TunSpec};
 pub use sysctl::PROC_SYS;
 pub use tun::{QueueErrors, QueueStats, TunQueue};

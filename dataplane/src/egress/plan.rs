@@ -7,9 +7,9 @@
 use std::fmt;
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use oxidize_relay_core::mtu::{IPV4_MIN_MTU, IPV6_MIN_MTU};
 
 use super::error::PlanError;
-use super::mtu::{IPV4_MIN_MTU, IPV6_MIN_MTU};
 
 /// The default name of the TUN device.
 pub const DEFAULT_TUN_NAME: &str = "oxz0";
@@ -33,7 +33,7 @@ pub struct EgressConfig {
     pub queues: u16,
     /// The interface towards the internet; masqueraded packets leave through it.
     pub egress_interface: String,
-    /// The inner MTU (see [`super::mtu::inner_mtu`]); the TUN device gets it.
+    /// The inner MTU (see [`oxidize_relay_core::mtu::inner_mtu`]); the TUN device gets it.
     pub inner_mtu: u32,
     /// Name of our own nftables table (family `inet`).
     pub nft_table: String,

@@ -109,7 +109,7 @@ pub fn run(args: &RelayArgs) -> anyhow::Result<()> {
     // a client could never be sealed. Same rule as the client's; the worst case (IPv6 outer) is
     // used because clients may come over either family.
     let inner_mtu = u32::from(
-        crate::client::mtu::path_mtu(link.mtu, true)
+        oxidize_relay_core::mtu::path_mtu(link.mtu, true)
             .with_context(|| {
                 format!(
                     "MTU {} of {} is too small to carry tunnelled packets",

@@ -1,13 +1,13 @@
-//! The client's MTUs: what QUIC may put in one UDP datagram, and the TUN MTU derived from the
-//! QUIC DATAGRAM size so that a full-size inner packet is never fragmented on the outer path.
+//! The MTUs of a path to the relay: what QUIC may put in one UDP datagram, and the TUN MTU derived
+//! from the QUIC DATAGRAM size so that a full-size inner packet is never fragmented on the outer path.
 //!
-//! Same rule as the relay's egress (`crate::egress::mtu`): the TUN MTU is the QUIC packet size
+//! Same rule as the relay's egress ([`super::overhead`]): the TUN MTU is the QUIC packet size
 //! minus every header a DATAGRAM-carrying QUIC packet adds. The QUIC packet size is the outer
 //! link's, capped at quinn's path-MTU-discovery upper bound ([`QUIC_MAX_UDP_PAYLOAD`]): the
 //! relay (quinn-proto with default MTU discovery) never sends larger packets, so an inner
 //! packet above that cap could go out but its reply of the same size could not come back.
 
-use crate::egress::mtu::{inner_mtu, DatagramOverhead, IPV4_HEADER, IPV6_HEADER, UDP_HEADER};
+use super::overhead::{inner_mtu, DatagramOverhead, IPV4_HEADER, IPV6_HEADER, UDP_HEADER};
 
 /// The MTUs of one path to the relay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,7 +57,7 @@ pub fn path_mtu(outer_mtu: u32, outer_ipv6: bool) -> Result<PathMtu, MtuError> {
 
 /// Whether inner IPv6 can be carried: IPv6 needs a link MTU of at least 1280 (RFC 8200).
 pub fn carries_ipv6(path: &PathMtu) -> bool {
-    u32::from(path.tun) >= crate::egress::mtu::IPV6_MIN_MTU
+    u32::from(path.tun) >= super::overhead::IPV6_MIN_MTU
 }
 
 #[cfg(test)]
