@@ -4,7 +4,7 @@
 mod tune_common;
 
 use oxidize_crds::tuning::{HugepageSize, TuningReport};
-use oxidize_dataplane::tune::{self, NicKnob, TuneState};
+use oxidize_tune::{self as tune, NicKnob, TuneState};
 use tune_common::{plan, FakeNode, FULL_PLAN};
 
 const BUSY_POLL: &str = "/proc/sys/net/core/busy_poll";

@@ -16,7 +16,7 @@ use std::net::{Ipv4Addr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use egress_support::udp_packet;
-use oxidize_dataplane::egress::{Egress, EgressConfig, EgressPlan};
+use oxidize_relay::egress::{Egress, EgressConfig, EgressPlan};
 use oxidize_testbed::topology::{INTERNET_V4, RELAY_WAN_IF};
 use oxidize_testbed::{Topology, TopologyOptions};
 

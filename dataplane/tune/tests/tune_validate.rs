@@ -2,7 +2,7 @@
 
 mod tune_common;
 
-use oxidize_dataplane::tune;
+use oxidize_tune as tune;
 use tune_common::{plan, FakeNode};
 
 /// Applies `yaml` and checks that it fails, writes nothing, records nothing, and names `expect`.

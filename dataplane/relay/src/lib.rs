@@ -1,17 +1,30 @@
-//! The relay server: `oxidize-dataplane relay --config FILE [--io xdp|udp]`.
+//! The relay server, run as `oxidize-dataplane relay --config FILE [--io xdp|udp]`.
 //!
 //! Wiring: settings ([`config`]) -> TLS and tokens ([`secrets`]) -> the health/metrics endpoint
-//! ([`http`]) -> egress (TUN, routes, masquerade; [`crate::egress`]) -> XDP program and one
+//! ([`http`]) -> egress (TUN, routes, masquerade; [`egress`]) -> XDP program and one
 //! AF_XDP socket per queue ([`xdp_io`]) or UDP sockets ([`udp_io`]) -> one pinned [`worker`]
 //! thread per queue, linked by lock-free rings ([`handoff`]) woken by [`doorbell`]s -> the
 //! control loop (`control.rs`: signals, Secret reloads, XDP counters, drain) -> teardown in
 //! reverse order.
 //!
-//! Pure logic, tested without I/O: [`config`], [`pool_split`], [`metrics`], [`http::route`].
+//! Module map:
+//! - [`config`]: the DataplaneConfig document and environment overrides -> [`config::RelaySettings`].
+//! - [`secrets`]: TLS certificate/key and bearer tokens from the mounted Secrets.
+//! - [`egress`]: the `nat` egress (TUN device, routes, forwarding, kernel masquerade).
+//! - [`io`]: the packet I/O trait of a worker; [`xdp_io`] (AF_XDP) and [`udp_io`] (UDP) implement it.
+//! - [`worker`]: one pinned thread per queue around a `RelayCore`; [`handoff`] and [`doorbell`]
+//!   link the workers; [`pool_split`] gives each its part of the client pool.
+//! - [`state`], [`metrics`], [`http`]: shared counters, their Prometheus text, `/healthz`
+//!   `/readyz` `/metrics`.
+//! - [`error`]: the relay's error type.
+//!
+//! Pure logic, tested without I/O: [`config`], [`pool_split`], [`metrics`], [`http::route`],
+//! [`egress::plan`].
 
 pub mod config;
 mod control;
 pub mod doorbell;
+pub mod egress;
 pub mod error;
 pub mod handoff;
 pub mod http;
@@ -36,9 +49,9 @@ use oxidize_relay_core::relay::{RelayConfig, RelayCore};
 use oxidize_relay_core::template::UriTemplate;
 use oxidize_xdp::{AttachMode, XdpProgram, XskConfig, XskQueue, ZeroCopy};
 
-use crate::egress::{Egress, EgressConfig, EgressPlan};
 use config::RelaySettings;
 use control::serve;
+use egress::{Egress, EgressConfig, EgressPlan};
 use state::Shared;
 
 /// The packet I/O backend.

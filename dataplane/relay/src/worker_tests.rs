@@ -16,11 +16,11 @@ use oxidize_relay_core::tls;
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 
 use super::{Control, Worker};
-use crate::relay::doorbell::Doorbell;
-use crate::relay::handoff;
-use crate::relay::pool_split::PoolSplit;
-use crate::relay::state::Shared;
-use crate::relay::udp_io::UdpIo;
+use crate::doorbell::Doorbell;
+use crate::handoff;
+use crate::pool_split::PoolSplit;
+use crate::state::Shared;
+use crate::udp_io::UdpIo;
 
 fn ipv4_udp(src: Ipv4Addr, dst: Ipv4Addr, len: usize) -> Vec<u8> {
     let mut p = vec![0u8; len.max(28)];

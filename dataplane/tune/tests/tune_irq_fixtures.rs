@@ -1,16 +1,13 @@
 //! IRQ discovery against `/proc/interrupts` captured from real drivers
-//! (`tests/fixtures/tune/interrupts-*.txt`): queue IRQs found and grouped per queue, control
+//! (`tests/fixtures/interrupts-*.txt`): queue IRQs found and grouped per queue, control
 //! vectors left alone.
 
 use std::collections::BTreeMap;
 
-use oxidize_dataplane::tune::irq::{parse_interrupts, queue_of};
+use oxidize_tune::irq::{parse_interrupts, queue_of};
 
 fn queues(fixture: &str, interface: &str) -> BTreeMap<u32, Vec<u32>> {
-    let path = format!(
-        "{}/tests/fixtures/tune/{fixture}",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    let path = format!("{}/tests/fixtures/{fixture}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let mut by_queue: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
     for (irq, name) in parse_interrupts(&text) {

@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, UdpSocket};
 use std::time::Duration;
 
 use egress_support::{icmp_echo, udp_packet, wait_for_packet, Captured, PROTO_ICMP, PROTO_UDP};
-use oxidize_dataplane::egress::{Egress, EgressConfig, EgressPlan};
+use oxidize_relay::egress::{Egress, EgressConfig, EgressPlan};
 use oxidize_testbed::topology::{
     INTERNET_V4, INTERNET_V6, RELAY_WAN_IF, RELAY_WAN_V4, RELAY_WAN_V6,
 };

@@ -10,7 +10,7 @@ use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use oxidize_dataplane::tune::{Env, KnobState, NicControl, NicError, NicKnob, RootDir, Sysfs};
+use oxidize_tune::{Env, KnobState, NicControl, NicError, NicKnob, RootDir, Sysfs};
 use tempfile::TempDir;
 
 /// A fake node: 8 online cores, NUMA nodes 0 and 1, NIC `eth0` on node 1 with 4 queue IRQs
@@ -314,5 +314,5 @@ nic:
 "#;
 
 pub(crate) fn plan(yaml: &str) -> oxidize_crds::tuning::TuningPlan {
-    oxidize_dataplane::tune::parse_plan(yaml).expect("test plan parses")
+    oxidize_tune::parse_plan(yaml).expect("test plan parses")
 }

@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use oxidize_dataplane::egress::TunQueue;
+use oxidize_relay::egress::TunQueue;
 
 /// IP protocol numbers.
 pub(crate) const PROTO_ICMP: u8 = 1;
