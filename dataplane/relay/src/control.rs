@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
 use oxidize_relay_core::relay::RelayCore;
 use oxidize_xdp::XdpProgram;
 
 use super::config::RelaySettings;
+use super::error::{Error, Result};
 use super::io::PacketIo;
 use super::state::Shared;
 use super::worker::{Control, Worker};
@@ -30,7 +30,7 @@ pub(crate) fn serve<I: PacketIo + Send + 'static>(
     ios: Vec<I>,
     cores: Vec<RelayCore>,
     tun_queues: Vec<egress::TunQueue>,
-) -> anyhow::Result<()> {
+) -> Result<()> {
     let rings = handoff::mesh(settings.workers, handoff::RING_CAPACITY);
     let mut tuns: Vec<Option<egress::TunQueue>> = tun_queues.into_iter().map(Some).collect();
     tuns.resize_with(settings.workers, || None);
@@ -39,7 +39,7 @@ pub(crate) fn serve<I: PacketIo + Send + 'static>(
         (0..settings.workers)
             .map(|_| doorbell::Doorbell::new())
             .collect::<std::io::Result<Vec<_>>>()
-            .context("eventfd() for the worker doorbells")?,
+            .map_err(|e| Error::io("eventfd() for the worker doorbells", e))?,
     );
     let mut handles: Vec<JoinHandle<std::io::Result<()>>> = Vec::new();
     for (id, ((io, core), (rings, tun))) in ios
@@ -71,7 +71,7 @@ pub(crate) fn serve<I: PacketIo + Send + 'static>(
                 }
                 worker.run()
             })
-            .context("spawning a worker thread")?;
+            .map_err(|e| Error::io("spawning a worker thread", e))?;
         handles.push(handle);
     }
     shared.io_ready.store(true, Ordering::Relaxed);
@@ -134,7 +134,7 @@ pub(crate) fn serve<I: PacketIo + Send + 'static>(
         errors.insert(0, f);
     }
     if !errors.is_empty() {
-        bail!("relay workers failed: {}", errors.join("; "));
+        return Err(Error::Workers(errors));
     }
     Ok(())
 }

@@ -1,4 +1,5 @@
-//! The relay's error type.
+//! The relay's error type: one enum for the crate, with the egress's errors as a category
+//! ([`Error::Egress`]) and the AF_XDP edge's as another ([`Error::Xdp`]).
 
 use std::path::PathBuf;
 
@@ -55,6 +56,42 @@ pub enum Error {
         /// Why it failed.
         source: std::io::Error,
     },
+    /// The egress (TUN device, routes, forwarding, masquerade) could not be planned, set up or
+    /// torn down.
+    #[error(transparent)]
+    Egress(#[from] crate::egress::Error),
+    /// The AF_XDP edge (preflight, XDP program, sockets) failed.
+    #[error(transparent)]
+    Xdp(#[from] oxidize_xdp::Error),
+    /// The relay's interface could not be inspected.
+    #[error("interface {interface} (config `interface`): {source}")]
+    Interface {
+        /// The interface.
+        interface: String,
+        /// Why.
+        source: oxidize_xdp::Error,
+    },
+    /// The interface's MTU cannot carry tunnelled packets.
+    #[error("MTU {mtu} of {interface} is too small to carry tunnelled packets: {source}")]
+    Mtu {
+        /// The interface.
+        interface: String,
+        /// Its MTU.
+        mtu: u32,
+        /// The rule it breaks.
+        source: oxidize_relay_core::mtu::MtuError,
+    },
+    /// A worker's relay core could not be built from its part of the client pool.
+    #[error("client pool of worker {worker}: {detail}")]
+    WorkerPool {
+        /// The worker.
+        worker: usize,
+        /// Why.
+        detail: String,
+    },
+    /// One or more workers stopped with an error or panicked.
+    #[error("relay workers failed: {}", .0.join("; "))]
+    Workers(Vec<String>),
 }
 
 /// Result alias of the relay.

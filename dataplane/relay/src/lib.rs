@@ -43,7 +43,6 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use anyhow::Context;
 use oxidize_relay_core::pool::Cidr;
 use oxidize_relay_core::relay::{RelayConfig, RelayCore};
 use oxidize_relay_core::template::UriTemplate;
@@ -53,6 +52,8 @@ use config::RelaySettings;
 use control::serve;
 use egress::{Egress, EgressConfig, EgressPlan};
 use state::Shared;
+
+pub use error::{Error, Result};
 
 /// The packet I/O backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -82,11 +83,11 @@ pub struct RelayArgs {
     pub xdp_mode: String,
 }
 
-fn random_seed() -> anyhow::Result<[u8; 32]> {
+fn random_seed() -> Result<[u8; 32]> {
     let mut seed = [0u8; 32];
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut seed))
-        .context("reading /dev/urandom for the connection ID seed")?;
+        .map_err(|e| Error::io("reading /dev/urandom for the connection ID seed", e))?;
     Ok(seed)
 }
 
@@ -94,7 +95,7 @@ fn random_seed() -> anyhow::Result<[u8; 32]> {
 ///
 /// # Errors
 /// Whatever stopped start-up (with what to do about it) or a worker's fatal error.
-pub fn run(args: &RelayArgs) -> anyhow::Result<()> {
+pub fn run(args: &RelayArgs) -> Result<()> {
     let settings = config::load(&args.config)?;
     tracing::info!(
         interface = %settings.interface,
@@ -106,7 +107,8 @@ pub fn run(args: &RelayArgs) -> anyhow::Result<()> {
     );
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        signal_hook::flag::register(sig, stop.clone()).context("installing signal handlers")?;
+        signal_hook::flag::register(sig, stop.clone())
+            .map_err(|e| Error::io("installing signal handlers", e))?;
     }
     let server = secrets::load_tls(&settings.tls_cert, &settings.tls_key, settings.idle_timeout)?;
     let tokens = secrets::load_tokens(&settings.tokens_dir)?;
@@ -115,19 +117,22 @@ pub fn run(args: &RelayArgs) -> anyhow::Result<()> {
     let http = http::spawn(settings.metrics_addr, shared.clone())?;
     tracing::info!(http_addr = %http.addr(), "relay: /healthz /readyz /metrics");
 
-    let link = oxidize_xdp::netlink::link_info(&settings.interface)
-        .with_context(|| format!("interface {} (config `interface`)", settings.interface))?;
+    let link = oxidize_xdp::netlink::link_info(&settings.interface).map_err(|source| {
+        Error::Interface {
+            interface: settings.interface.clone(),
+            source,
+        }
+    })?;
     // The TUN MTU follows the QUIC packets this relay actually sends, not the link: quinn caps
     // them at its MTU-discovery bound (1452 B of UDP payload), so a larger inner packet towards
     // a client could never be sealed. Same rule as the client's; the worst case (IPv6 outer) is
     // used because clients may come over either family.
     let inner_mtu = u32::from(
         oxidize_relay_core::mtu::path_mtu(link.mtu, true)
-            .with_context(|| {
-                format!(
-                    "MTU {} of {} is too small to carry tunnelled packets",
-                    link.mtu, settings.interface
-                )
+            .map_err(|source| Error::Mtu {
+                interface: settings.interface.clone(),
+                mtu: link.mtu,
+                source,
             })?
             .tun,
     );
@@ -138,11 +143,11 @@ pub fn run(args: &RelayArgs) -> anyhow::Result<()> {
         inner_mtu,
     );
     egress_config.pool_v6 = settings.pools.v6;
-    let plan = EgressPlan::new(&egress_config)?;
+    let plan = EgressPlan::new(&egress_config).map_err(egress::Error::from)?;
     let mut egress = Egress::setup(plan)?;
     let tun_queues = egress.take_queues();
 
-    let result = (|| -> anyhow::Result<()> {
+    let result = (|| -> Result<()> {
         let cores = build_cores(&settings, &server, &tokens, inner_mtu)?;
         match args.io {
             IoBackend::Xdp => {
@@ -226,14 +231,16 @@ fn build_cores(
     server: &Arc<quinn_proto::ServerConfig>,
     tokens: &oxidize_relay_core::auth::TokenSet,
     inner_mtu: u32,
-) -> anyhow::Result<Vec<RelayCore>> {
+) -> Result<Vec<RelayCore>> {
     let template = UriTemplate::parse(&settings.uri_template)
-        .map_err(|e| anyhow::anyhow!("relay.uriTemplate: {e}"))?;
+        .map_err(|e| Error::invalid("relay.uriTemplate", e.to_string()))?;
     let mut cores = Vec::new();
     for id in 0..settings.workers {
-        let cidr = |s: String| -> anyhow::Result<Cidr> {
-            s.parse()
-                .map_err(|e| anyhow::anyhow!("pool part {s}: {e:?}"))
+        let cidr = |s: String| -> Result<Cidr> {
+            s.parse().map_err(|e| Error::WorkerPool {
+                worker: id,
+                detail: format!("pool part {s}: {e:?}"),
+            })
         };
         let pool_v4 = cidr(settings.pools.v4_parts[id].to_string())?;
         let pool_v6 = match settings.pools.v6_parts.get(id) {
@@ -241,7 +248,10 @@ fn build_cores(
             None => None,
         };
         let core = RelayCore::new(RelayConfig {
-            worker_id: u8::try_from(id).context("worker id")?,
+            worker_id: u8::try_from(id).map_err(|_| Error::WorkerPool {
+                worker: id,
+                detail: "worker id does not fit in one byte".to_owned(),
+            })?,
             seed: random_seed()?,
             server: server.clone(),
             template: template.clone(),
@@ -252,7 +262,10 @@ fn build_cores(
             retry_above_handshakes: settings.retry_above_handshakes,
             throttle: oxidize_relay_core::throttle::ThrottleConfig::default(),
         })
-        .map_err(|e| anyhow::anyhow!("client pool of worker {id}: {e}"))?;
+        .map_err(|e| Error::WorkerPool {
+            worker: id,
+            detail: e.to_string(),
+        })?;
         cores.push(core);
     }
     Ok(cores)

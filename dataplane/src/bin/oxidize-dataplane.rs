@@ -33,7 +33,7 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     telemetry::init(cli.log_format);
     match cli.command {
-        Command::Relay(args) => oxidize_relay::run(&args),
-        Command::Tune(args) => oxidize_tune::cli::run(&args),
+        Command::Relay(args) => Ok(oxidize_relay::run(&args)?),
+        Command::Tune(args) => Ok(oxidize_tune::cli::run(&args)?),
     }
 }

@@ -2,11 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context};
 use oxidize_crds::tuning::{TuningReport, TERMINATION_MESSAGE_LIMIT};
 
 use super::ethtool_nl::NetlinkNic;
-use super::{Env, RootDir, DEFAULT_STATE_FILE};
+use super::{Env, Result, RootDir, TuneError, DEFAULT_STATE_FILE};
 
 /// Kubernetes' default termination-message path.
 pub const DEFAULT_TERMINATION_LOG: &str = oxidize_crds::contract::TERMINATION_LOG;
@@ -40,7 +39,11 @@ pub struct TuneArgs {
 
 /// Runs `tune` (or `tune --restore`): prints the JSON report on stdout, writes the summarised
 /// report to the termination log, and fails when the report says so.
-pub fn run(args: &TuneArgs) -> anyhow::Result<()> {
+///
+/// # Errors
+/// [`TuneError`]: the NIC backend did not start, the termination log could not be written, or
+/// the report says the run failed.
+pub fn run(args: &TuneArgs) -> Result<()> {
     let fs = RootDir::new(&args.root);
     let nic = NetlinkNic::new()?;
     let env = Env { fs: &fs, nic: &nic };
@@ -67,16 +70,14 @@ pub fn run(args: &TuneArgs) -> anyhow::Result<()> {
     });
     if let Some(path) = termination_log {
         std::fs::write(&path, report.summarise(TERMINATION_MESSAGE_LIMIT))
-            .with_context(|| format!("cannot write the report to {}", path.display()))?;
+            .map_err(|source| TuneError::TerminationLog { path, source })?;
     }
     if !report.success {
-        bail!(
-            "{}",
+        return Err(TuneError::Failed(
             report
                 .message
-                .as_deref()
-                .unwrap_or("tuning failed; see the report")
-        );
+                .unwrap_or_else(|| "tuning failed; see the report".to_owned()),
+        ));
     }
     Ok(())
 }

@@ -24,6 +24,20 @@ pub enum TuneError {
         /// What went wrong and what to do.
         detail: String,
     },
+    /// The NIC backend (ethtool netlink) could not start or failed outside a step.
+    #[error(transparent)]
+    Nic(#[from] crate::nic::NicError),
+    /// The report could not be written to the termination log.
+    #[error("cannot write the report to {path}: {source}")]
+    TerminationLog {
+        /// The termination-log file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The run finished and its report says it failed (the report has the details).
+    #[error("{0}")]
+    Failed(String),
 }
 
 /// The tuner's result type.
