@@ -25,8 +25,9 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default Retry threshold (handshakes in progress per worker).
 pub const DEFAULT_RETRY_ABOVE: usize = 64;
-/// The most workers a relay runs (the worker id is one CID byte; the pool split needs bits).
-pub const MAX_WORKERS: usize = 64;
+/// The most workers a relay runs: the RelayNode's queue limit, which admission enforces too
+/// (the worker id is one CID byte; the pool split needs bits).
+pub const MAX_WORKERS: usize = oxidize_crds::limits::MAX_QUEUES as usize;
 
 /// Everything the relay runs with, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
