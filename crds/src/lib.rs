@@ -10,6 +10,7 @@ pub mod contract;
 pub mod convert;
 /// The CustomResourceDefinition YAML that `crdgen` writes.
 pub mod crd;
+pub mod limits;
 pub mod relaynode;
 pub mod sample;
 /// The node-tuning plan and report documents, and the core-list syntax.

@@ -1,12 +1,11 @@
-//! The Oxidize dataplane.
+//! The Oxidize dataplane binaries and what they share.
 //!
-//! Module map (filled in by the tuner, AF_XDP and relay issues):
-//! - [`relay`]: the relay server (config, AF_XDP/UDP workers, hand-off rings, health/metrics, signals).
+//! The products are crates of their own; this package only wires them into binaries:
+//! - `oxidize-dataplane` (`src/bin/oxidize-dataplane.rs`): the `relay` subcommand
+//!   (`oxidize_relay`, with its egress) and the `tune` subcommand (`oxidize_tune`).
+//! - `oxidize-client` (`src/bin/oxidize-client.rs`): the Linux client (`oxidize_client`).
+//!
+//! Module map:
 //! - [`telemetry`]: the tracing subscriber shared by the binaries (text or JSON logs).
-//! - [`tune`]: the node tuner (plan validation, apply, rollback, restore) against a root directory.
 
-pub mod client;
-pub mod egress;
-pub mod relay;
 pub mod telemetry;
-pub mod tune;

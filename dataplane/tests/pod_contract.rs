@@ -4,7 +4,7 @@
 
 use clap::{Parser, Subcommand};
 use oxidize_crds::contract;
-use oxidize_dataplane::tune::cli::TuneArgs;
+use oxidize_tune::cli::TuneArgs;
 
 #[derive(Debug, Parser)]
 struct Cli {

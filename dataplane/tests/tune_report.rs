@@ -1,6 +1,9 @@
 //! The `tune` binary on a fake tree: the JSON report on stdout and in the termination log, parsed
 //! back by the operator's `TuningReport`; exit status follows the report.
 
+// The fake node lives with the tuner's own tests; this test stays here because it runs the
+// `oxidize-dataplane` binary.
+#[path = "../tune/tests/tune_common/mod.rs"]
 mod tune_common;
 
 use std::process::{Command, Output};

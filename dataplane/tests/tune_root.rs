@@ -7,10 +7,10 @@ use std::path::Path;
 use std::process::Output;
 
 use oxidize_crds::tuning::TuningReport;
-use oxidize_dataplane::tune::ethtool_nl::NetlinkNic;
-use oxidize_dataplane::tune::{self, Env, NicControl, NicKnob, RootDir};
 use oxidize_testbed::link::{veth_pair, End};
 use oxidize_testbed::Netns;
+use oxidize_tune::ethtool_nl::NetlinkNic;
+use oxidize_tune::{self as tune, Env, NicControl, NicKnob, RootDir};
 
 fn run_tune(ns: &Netns, args: &[&str]) -> (Output, TuningReport) {
     let out = ns

@@ -3,6 +3,7 @@
 //! (worker cores inside the isolated cores).
 
 use crate::config::{DataplaneConfig, TLS_DIR, TOKENS_DIR};
+use crate::limits::MAX_QUEUES;
 use crate::relaynode::{HugepageSize as SpecHugepageSize, RelayNodeSpec};
 use crate::tuning::{
     format_core_list, parse_core_list, ChannelsPlan, CoalescingPlan, CoreListError, HugepageSize,
@@ -108,7 +109,12 @@ fn opt_unsigned(field: &'static str, value: Option<i32>) -> Result<Option<u32>, 
 /// The worker cores a spec resolves to: `dataplane.workerCores`, or else the first `queues`
 /// isolated cores.
 pub fn worker_cores(spec: &RelayNodeSpec) -> Result<Vec<u32>, SpecError> {
-    let queues = unsigned("dataplane.queues", spec.dataplane.queues, 1, 256)?;
+    let queues = unsigned(
+        "dataplane.queues",
+        spec.dataplane.queues,
+        1,
+        i64::from(MAX_QUEUES),
+    )?;
     let isolated = cores("tuning.isolatedCores", &spec.tuning.isolated_cores)?;
     let workers = match &spec.dataplane.worker_cores {
         Some(list) => cores("dataplane.workerCores", list)?,
@@ -134,7 +140,7 @@ pub fn documents(spec: &RelayNodeSpec) -> Result<Documents, SpecError> {
     let workers = worker_cores(spec)?;
     let dp = &spec.dataplane;
     let t = &spec.tuning;
-    let queues = unsigned("dataplane.queues", dp.queues, 1, 256)?;
+    let queues = unsigned("dataplane.queues", dp.queues, 1, i64::from(MAX_QUEUES))?;
     let port = unsigned("dataplane.port", dp.port, 1, 65535)?;
     let metrics_port = unsigned("dataplane.metricsPort", dp.metrics_port, 1, 65535)?;
     let hugepage_size = t.hugepages.as_ref().map(|h| match h.size {

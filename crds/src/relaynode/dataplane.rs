@@ -4,6 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::tuning::default_true;
+use crate::limits::max_queues;
 
 /// The relay that runs on each selected node.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
@@ -27,8 +28,15 @@ pub struct DataplaneSpec {
     ]))]
     pub interface: String,
 
-    /// NIC queues to serve, one worker (one core) per queue.
-    #[schemars(range(min = 1, max = 256))]
+    /// NIC queues to serve, one worker (one core) per queue, up to the relay's worker limit (the
+    /// schema's maximum).
+    #[schemars(range(min = 1, max = crate::limits::MAX_QUEUES))]
+    #[schemars(extend("x-kubernetes-validations" = [
+        {
+            "rule": concat!("self >= 1 && self <= ", max_queues!()),
+            "message": concat!("dataplane.queues must be between 1 and ", max_queues!(), ": the relay runs one worker per queue and at most ", max_queues!(), " workers")
+        }
+    ]))]
     pub queues: i32,
 
     /// UDP port the relay listens on for QUIC.

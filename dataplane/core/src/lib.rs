@@ -10,6 +10,7 @@
 //!   [`stream_type`] (HTTP/3), [`qpack`] (field sections, Huffman), [`capsule`], [`datagram`];
 //! - request handling: [`template`], [`auth`], [`request`], [`throttle`];
 //! - tunnel state: [`pool`], [`session`], [`packet`] (inner-packet checks, drop counters);
+//! - QUIC datagram sizes: [`mtu`] (inner MTU and path MTUs, used by the relay and the client);
 //! - QUIC: [`tls`], [`cid`] (worker-id connection IDs), [`h3`] (per-connection HTTP/3 on a
 //!   `quinn_proto::Connection`), [`relay`] (the worker's `RelayCore`) and [`client`]
 //!   (`ClientCore`).
@@ -25,6 +26,7 @@ pub mod datagram;
 pub mod error;
 pub mod frame;
 pub mod h3;
+pub mod mtu;
 pub mod packet;
 pub mod pool;
 pub mod qpack;

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use clap::Parser;
 use ipnet::IpNet;
-use oxidize_dataplane::client::routes::RouteSpec;
-use oxidize_dataplane::client::{self, defaults, ClientError, ClientOptions};
+use oxidize_client::routes::RouteSpec;
+use oxidize_client::{defaults, ClientError, ClientOptions};
 use oxidize_dataplane::telemetry::{self, LogFormat};
 
 /// Oxidize client: tunnels this host's IP traffic to an Oxidize relay over MASQUE CONNECT-IP.
@@ -113,7 +113,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(client::run(opts)) {
+    match runtime.block_on(oxidize_client::run(opts)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e @ ClientError::Auth { .. }) => {
             eprintln!("oxidize-client: {e}");

@@ -24,16 +24,16 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the QUIC / MASQUE CONNECT-IP relay on AF_XDP workers.
-    Relay(oxidize_dataplane::relay::RelayArgs),
+    Relay(oxidize_relay::RelayArgs),
     /// Tune this node for packet processing from a tuning plan (or restore it).
-    Tune(oxidize_dataplane::tune::cli::TuneArgs),
+    Tune(oxidize_tune::cli::TuneArgs),
 }
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
     telemetry::init(cli.log_format);
     match cli.command {
-        Command::Relay(args) => oxidize_dataplane::relay::run(&args),
-        Command::Tune(args) => oxidize_dataplane::tune::cli::run(&args),
+        Command::Relay(args) => Ok(oxidize_relay::run(&args)?),
+        Command::Tune(args) => Ok(oxidize_tune::cli::run(&args)?),
     }
 }
