@@ -34,6 +34,7 @@ pub fn spec() -> RelayNodeSpec {
             image: "ghcr.io/oxidize-dev/oxidize-dataplane:v0.1.0".to_owned(),
             image_pull_policy: None,
             interface: "eth1".to_owned(),
+            egress_interface: None,
             queues: 4,
             port: 443,
             metrics_port: 9460,

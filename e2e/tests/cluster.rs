@@ -26,6 +26,11 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let keep = args.iter().any(|a| a == "--keep");
     let demo = args.iter().any(|a| a == "--demo");
+    // `--until STEP`: stop after that step (for working on the suite; the teardown still runs).
+    let until = args
+        .iter()
+        .position(|a| a == "--until")
+        .and_then(|i| args.get(i + 1).cloned());
     // `cargo test -- --list` and name filters: this suite is one unit, listed as such.
     if args.iter().any(|a| a == "--list") {
         for (name, _) in steps::STEPS {
@@ -60,6 +65,9 @@ fn main() {
                 world.diagnose();
                 failed.push((name, msg));
             }
+        }
+        if until.as_deref() == Some(*name) {
+            break;
         }
     }
     if keep {

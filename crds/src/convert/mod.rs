@@ -2,6 +2,8 @@
 //! (init container) and the dataplane config (relay). Checks what CEL cannot express cheaply
 //! (worker cores inside the isolated cores).
 
+use std::collections::BTreeMap;
+
 use crate::config::{DataplaneConfig, TLS_DIR, TOKENS_DIR};
 use crate::limits::MAX_QUEUES;
 use crate::relaynode::{HugepageSize as SpecHugepageSize, RelayNodeSpec};
@@ -37,6 +39,14 @@ pub enum SpecError {
         core: u32,
         /// The isolated core list.
         isolated: String,
+    },
+    /// A sysctl the relay's egress needs is set to another value in `tuning.sysctls`.
+    #[error("tuning.sysctls.{key} is {value:?}, but the nat egress forwards client traffic and needs \"1\"; leave it out (the operator sets it) or set it to \"1\"")]
+    ForwardingOff {
+        /// The sysctl.
+        key: &'static str,
+        /// The value given.
+        value: String,
     },
     /// A number is out of the range the documents can carry.
     #[error("{field} is {value}, outside {min}..={max}")]
@@ -198,7 +208,7 @@ pub fn documents(spec: &RelayNodeSpec) -> Result<Documents, SpecError> {
         worker_cores: Some(format_core_list(&workers)),
         isolated_cores: Some(t.isolated_cores.clone()),
         hugepages,
-        sysctls: t.sysctls.clone(),
+        sysctls: with_forwarding(&t.sysctls, dp.client_pool.ipv6.is_some())?,
         nic,
         pin_irqs: t.pin_irqs,
         ..TuningPlan::default()
@@ -220,13 +230,50 @@ pub fn documents(spec: &RelayNodeSpec) -> Result<Documents, SpecError> {
         zero_copy: dp.zero_copy,
         busy_poll: dp.busy_poll,
         umem_hugepages: hugepage_size,
-        relay: Default::default(),
+        relay: crate::config::RelayOptions {
+            egress_interface: dp.egress_interface.clone(),
+            ..Default::default()
+        },
     };
     Ok(Documents {
         tuning_plan,
         dataplane,
     })
 }
+
+/// The plan's sysctls plus the forwarding the `nat` egress needs. Forwarding is a node setting,
+/// so the privileged tune step sets it (and restore puts it back); the relay runs with a
+/// read-only /proc/sys and only checks it. A spec that sets it to anything but 1 is refused.
+fn with_forwarding(
+    sysctls: &BTreeMap<String, String>,
+    ipv6: bool,
+) -> Result<BTreeMap<String, String>, SpecError> {
+    let mut all = sysctls.clone();
+    let needed = [(FORWARDING_V4, true), (FORWARDING_V6, ipv6)];
+    for (key, wanted) in needed {
+        if !wanted {
+            continue;
+        }
+        match all.get(key).map(|v| v.trim()) {
+            None => {
+                all.insert(key.to_owned(), "1".to_owned());
+            }
+            Some("1") => {}
+            Some(other) => {
+                return Err(SpecError::ForwardingOff {
+                    key,
+                    value: other.to_owned(),
+                })
+            }
+        }
+    }
+    Ok(all)
+}
+
+/// IPv4 forwarding (per network namespace; the node's for a hostNetwork relay).
+pub const FORWARDING_V4: &str = "net.ipv4.ip_forward";
+/// IPv6 forwarding, needed when the pool has IPv6 addresses.
+pub const FORWARDING_V6: &str = "net.ipv6.conf.all.forwarding";
 
 #[cfg(test)]
 mod tests;

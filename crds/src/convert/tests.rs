@@ -128,3 +128,51 @@ fn without_nic_settings_gro_and_lro_are_still_turned_off() {
     );
     assert_eq!(docs.dataplane.umem_hugepages, None);
 }
+
+#[test]
+fn forwarding_is_part_of_the_plan_and_cannot_be_turned_off() {
+    let mut spec = sample::spec();
+    spec.dataplane.client_pool.ipv6 = None;
+    let plan = documents(&spec).expect("converts").tuning_plan;
+    assert_eq!(
+        plan.sysctls.get(FORWARDING_V4).map(String::as_str),
+        Some("1")
+    );
+    assert_eq!(
+        plan.sysctls.get(FORWARDING_V6),
+        None,
+        "no IPv6 pool, no IPv6 forwarding"
+    );
+
+    let plan = documents(&sample::spec()).expect("converts").tuning_plan;
+    assert_eq!(
+        plan.sysctls.get(FORWARDING_V6).map(String::as_str),
+        Some("1")
+    );
+
+    let mut spec = sample::spec();
+    spec.tuning.sysctls.insert(FORWARDING_V4.into(), "0".into());
+    let err = documents(&spec).expect_err("forwarding off is refused");
+    assert!(
+        err.to_string()
+            .contains("tuning.sysctls.net.ipv4.ip_forward is \"0\""),
+        "{err}"
+    );
+    assert!(err.to_string().contains("needs \"1\""), "{err}");
+}
+
+#[test]
+fn the_egress_interface_reaches_the_relay_config() {
+    let mut spec = sample::spec();
+    assert_eq!(
+        documents(&spec)
+            .expect("converts")
+            .dataplane
+            .relay
+            .egress_interface,
+        None
+    );
+    spec.dataplane.egress_interface = Some("eth0".into());
+    let dp = documents(&spec).expect("converts").dataplane;
+    assert_eq!(dp.relay.egress_interface.as_deref(), Some("eth0"));
+}

@@ -28,6 +28,15 @@ pub struct DataplaneSpec {
     ]))]
     pub interface: String,
 
+    /// Where client traffic leaves the node (the `nat` egress masquerades to it), when that is
+    /// not `interface`: e.g. a separate uplink `eth0` beside a client-facing `eth1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 15))]
+    #[schemars(extend("x-kubernetes-validations" = [
+        {"rule": "self.matches('^[A-Za-z0-9_.:-]{1,15}$')", "message": "dataplane.egressInterface must be a Linux interface name: 1 to 15 letters, digits, '.', '_', ':' or '-', such as eth0"}
+    ]))]
+    pub egress_interface: Option<String>,
+
     /// NIC queues to serve, one worker (one core) per queue, up to the relay's worker limit (the
     /// schema's maximum).
     #[schemars(range(min = 1, max = crate::limits::MAX_QUEUES))]

@@ -81,9 +81,15 @@ fn dataplane_image() -> String {
 }
 
 fn operator_pods() -> Vec<Value> {
-    get_json(&["-n", OP_NS, "pods", "-l", "app.kubernetes.io/name=oxidize"])
-        .and_then(|v| v["items"].as_array().cloned())
-        .unwrap_or_default()
+    get_json(&[
+        "-n",
+        OP_NS,
+        "pods",
+        "-l",
+        "app.kubernetes.io/name=oxidize-operator",
+    ])
+    .and_then(|v| v["items"].as_array().cloned())
+    .unwrap_or_default()
 }
 
 fn lease_holder() -> String {
@@ -611,7 +617,7 @@ scrape_configs:
   - job_name: oxidize-operator
     kubernetes_sd_configs: [{{role: endpoints, kubeconfig_file: {kubeconfig}, namespaces: {{names: [{OP_NS}]}}}}]
     relabel_configs:
-      - {{source_labels: [__meta_kubernetes_service_label_app_kubernetes_io_name], regex: oxidize, action: keep}}
+      - {{source_labels: [__meta_kubernetes_service_label_app_kubernetes_io_name], regex: oxidize-operator, action: keep}}
       - {{source_labels: [__meta_kubernetes_endpoint_port_name], regex: metrics|http, action: keep}}
       - {{source_labels: [__meta_kubernetes_pod_name], target_label: pod}}
   # The relays: each RelayNode's metrics Service (the operator's ServiceMonitor selects it).
@@ -726,14 +732,20 @@ fn exprs() -> Vec<(String, String)> {
 
 fn dashboard_and_alerts(w: &mut World) {
     let all = exprs();
-    assert!(all.len() >= 8, "the dashboard and rules have expressions: {all:?}");
+    assert!(
+        all.len() >= 8,
+        "the dashboard and rules have expressions: {all:?}"
+    );
     // Rates need two scrapes inside their window: poll each until it has series.
     let deadline = Instant::now() + secs(120);
     let mut empty: Vec<String> = Vec::new();
     for (source, expr) in &all {
         loop {
             let v = prom_query(w, expr);
-            if v["data"]["result"].as_array().is_some_and(|r| !r.is_empty()) {
+            if v["data"]["result"]
+                .as_array()
+                .is_some_and(|r| !r.is_empty())
+            {
                 break;
             }
             if Instant::now() > deadline {
@@ -743,24 +755,43 @@ fn dashboard_and_alerts(w: &mut World) {
             std::thread::sleep(Duration::from_secs(2));
         }
     }
-    assert!(empty.is_empty(), "expressions with no series:\n{}", empty.join("\n"));
-    progress(&format!("{} dashboard and rule expressions return data", all.len()));
+    assert!(
+        empty.is_empty(),
+        "expressions with no series:\n{}",
+        empty.join("\n")
+    );
+    progress(&format!(
+        "{} dashboard and rule expressions return data",
+        all.len()
+    ));
 }
 
 fn firing(w: &World, alert: &str) -> bool {
-    let v = prom_query(w, &format!("ALERTS{{alertname=\"{alert}\",alertstate=\"firing\"}}"));
-    v["data"]["result"].as_array().is_some_and(|r| !r.is_empty())
+    let v = prom_query(
+        w,
+        &format!("ALERTS{{alertname=\"{alert}\",alertstate=\"firing\"}}"),
+    );
+    v["data"]["result"]
+        .as_array()
+        .is_some_and(|r| !r.is_empty())
 }
 
 /// The relay stops answering (SIGSTOP: the process lives, its scrapes time out), so
 /// `up{job="oxidize-relay"} == 0` and OxidizeRelayDown fires; SIGCONT resolves it.
 fn relay_down_alert(w: &mut World) {
-    assert!(!firing(w, "OxidizeRelayDown"), "not firing on a healthy relay");
+    assert!(
+        !firing(w, "OxidizeRelayDown"),
+        "not firing on a healthy relay"
+    );
     let pid = relay_pid().to_string();
     run("kill", &["-STOP", &pid]).unwrap_or_else(|e| panic!("{e}"));
     let fired = std::panic::catch_unwind(|| {
         wait_for("OxidizeRelayDown firing", secs(60), || {
-            if firing(w, "OxidizeRelayDown") { Ok(()) } else { Err("pending or inactive".into()) }
+            if firing(w, "OxidizeRelayDown") {
+                Ok(())
+            } else {
+                Err("pending or inactive".into())
+            }
         })
     });
     run("kill", &["-CONT", &pid]).unwrap_or_else(|e| panic!("{e}"));
@@ -769,7 +800,11 @@ fn relay_down_alert(w: &mut World) {
     }
     progress("OxidizeRelayDown fired while the relay was stopped");
     wait_for("OxidizeRelayDown resolved", secs(60), || {
-        if firing(w, "OxidizeRelayDown") { Err("still firing".into()) } else { Ok(()) }
+        if firing(w, "OxidizeRelayDown") {
+            Err("still firing".into())
+        } else {
+            Ok(())
+        }
     });
 }
 
