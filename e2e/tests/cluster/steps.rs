@@ -212,7 +212,7 @@ spec:
       net.core.somaxconn: "{sysctl_somaxconn}"
     nic:
       channels: 1
-      gro: false
+      disableGro: true
     isolatedCores: "1"
   dataplane:
     image: {image}
@@ -237,7 +237,7 @@ spec:
 }
 
 fn bad_input(_w: &mut World) {
-    let good = relaynode("4096");
+    let good = relaynode("2048");
     for (from, to, message) in [
         (
             "isolatedCores: \"1\"",
@@ -362,7 +362,7 @@ fn condition(status: &Value, ty: &str) -> Value {
 
 fn relaynode_tunes_the_node(w: &mut World) {
     secrets(w);
-    kubectl_apply(&relaynode("4096")).unwrap_or_else(|e| panic!("{e}"));
+    kubectl_apply(&relaynode("2048")).unwrap_or_else(|e| panic!("{e}"));
     let status = wait_for("Tuned=True with the node's tune report", secs(180), || {
         let s = relaynode_status();
         let tuned = condition(&s, "Tuned");
@@ -811,7 +811,7 @@ fn relay_down_alert(w: &mut World) {
 fn spec_change_rolls(w: &mut World) {
     let old = relay_pod();
     let old_name = old["metadata"]["name"].as_str().unwrap_or("").to_owned();
-    kubectl_apply(&relaynode("8192")).unwrap_or_else(|e| panic!("{e}"));
+    kubectl_apply(&relaynode("1024")).unwrap_or_else(|e| panic!("{e}"));
     let new = wait_for("a new Ready relay pod at generation 2", secs(240), || {
         let p = relay_pod();
         let s = relaynode_status();
@@ -825,7 +825,7 @@ fn spec_change_rolls(w: &mut World) {
         new["status"]["containerStatuses"][0]["restartCount"], 0,
         "no crash loop"
     );
-    assert_eq!(NodeValues::read().somaxconn, "8192");
+    assert_eq!(NodeValues::read().somaxconn, "1024");
     tunnel_up(w);
     traffic(w, 4);
 }
