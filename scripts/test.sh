@@ -97,6 +97,19 @@ for check in scripts/checks/*.sh; do
   [[ -e "$check" ]] || continue
   stage "$check" bash "$check"
 done
+# The cluster stages (a real Kubernetes built from source, images, the smoke test and the
+# cluster suite): on a full run as root; OXIDIZE_SKIP_CLUSTER=1 leaves them out.
+cluster_test() {
+  OXIDIZE_CLUSTER_TESTS=1 cargo test --locked -p oxidize-testbed --test "$1"
+}
+if is_root && (($# == 0)) && [[ "${OXIDIZE_SKIP_CLUSTER:-}" != 1 ]]; then
+  stage "cluster: build etcd + Kubernetes (cached)" bash scripts/cluster/build.sh
+  stage "images (make images)" bash scripts/images/build.sh
+  stage "cluster: smoke test" cluster_test cluster_smoke
+  stage "cluster: suite" cluster_test cluster
+else
+  echo "cluster stages skipped (need root, no extra arguments, OXIDIZE_SKIP_CLUSTER unset)"
+fi
 if is_root; then
   stage "no namespace left (run $OXIDIZE_RUN_ID)" no_namespace_left
 fi

@@ -385,7 +385,7 @@ fn relaynode_tunes_the_node(w: &mut World) {
     let before = w.node_before.clone().expect("values before tuning");
     progress(&format!("node values after tuning: {now:?}"));
     assert_eq!(
-        now.somaxconn, "4096",
+        now.somaxconn, "2048",
         "the plan's sysctl is set in the node"
     );
     assert_eq!(

@@ -79,6 +79,27 @@ impl World {
             &["get", "pods", "-A", "-o", "wide"][..],
             &["get", "relaynodes", "-A", "-o", "yaml"][..],
             &["get", "events", "-A", "--sort-by=.lastTimestamp"][..],
+            &[
+                "-n",
+                "oxidize-relays",
+                "logs",
+                "-l",
+                "app.kubernetes.io/name=oxidize-relay",
+                "--all-containers",
+                "--prefix",
+                "--tail=30",
+            ][..],
+            &[
+                "-n",
+                "oxidize-relays",
+                "logs",
+                "-l",
+                "app.kubernetes.io/name=oxidize-relay",
+                "--all-containers",
+                "--prefix",
+                "--tail=30",
+                "--previous",
+            ][..],
         ] {
             match kubectl(args) {
                 Ok(out) => {
