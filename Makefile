@@ -1,7 +1,7 @@
 # Quick start: `make demo` runs the main job, `make test` runs every test (as root).
 # `make test-stress N=20` runs the fast (non-root) tests N times under CPU load to find races;
 # STRESS_ARGS narrows it (e.g. STRESS_ARGS="-j 2 -- -p oxidize-testbed").
-.PHONY: setup demo test test-stress build fmt clippy images cluster-build cluster-up cluster-down
+.PHONY: setup demo demo-relay test test-stress build fmt clippy images cluster-build cluster-up cluster-down
 
 N ?= 20
 STRESS_ARGS ?=
@@ -9,7 +9,12 @@ STRESS_ARGS ?=
 setup:
 	bash scripts/setup.sh
 
+# The whole story on a local Kubernetes (cluster, images, helm install, RelayNode, traffic,
+# Prometheus, restore); KEEP=1 leaves the cluster up. demo-relay: the relay alone in namespaces.
 demo: setup
+	bash scripts/demo-k8s.sh
+
+demo-relay: setup
 	bash scripts/demo.sh
 
 test: setup

@@ -305,6 +305,7 @@ impl HostSnapshot {
             "/var/log/containers",
             "/run/containerd",
             "/etc/cni",
+            "/var/lib/oxidize",
         ]
         .into_iter()
         .filter(|p| Path::new(p).exists())

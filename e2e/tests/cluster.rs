@@ -9,6 +9,8 @@
 //! failure, and the teardown always runs. `cargo test -p oxidize-testbed --test cluster` runs it
 //! when `OXIDIZE_CLUSTER_TESTS=1` (scripts/test.sh's cluster stage); `-- --demo` prints the
 //! figures the demo shows and `-- --keep` leaves the cluster up for exploring.
+//! `-- --demo` runs only the steps of the story `make demo` tells (install, RelayNode, tuned
+//! node, relay pod, client traffic, Prometheus figures, delete and restore) and prints figures.
 
 #[path = "cluster/bed.rs"]
 mod bed;
@@ -33,7 +35,7 @@ fn main() {
         .and_then(|i| args.get(i + 1).cloned());
     // `cargo test -- --list` and name filters: this suite is one unit, listed as such.
     if args.iter().any(|a| a == "--list") {
-        for (name, _) in steps::STEPS {
+        for (name, _, _) in steps::STEPS {
             println!("cluster::{name}: test");
         }
         return;
@@ -44,7 +46,10 @@ fn main() {
     let start = Instant::now();
     let mut world = world::World::new(demo);
     let mut failed: Vec<(&str, String)> = Vec::new();
-    for (name, step) in steps::STEPS {
+    for (name, step, in_demo) in steps::STEPS {
+        if demo && !in_demo {
+            continue;
+        }
         if !failed.is_empty() {
             println!("step {name} ... skipped (an earlier step failed)");
             continue;

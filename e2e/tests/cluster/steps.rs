@@ -12,34 +12,55 @@ use serde_json::Value;
 use crate::bed::{self, Bed, NodeValues};
 use crate::world::{progress, World};
 
-/// A step: its name (printed, and the name to rerun by) and what it does.
-pub(crate) type Step = (&'static str, fn(&mut World));
+/// A step: its name (printed, and the name to rerun by), what it does, and whether `make demo`
+/// (the suite with `--demo`) runs it too.
+pub(crate) type Step = (&'static str, fn(&mut World), bool);
 
 /// Every step, in order.
 pub(crate) const STEPS: &[Step] = &[
-    ("helm_install_two_replicas_one_leader", helm_install),
-    ("node_nic_client_and_internet", node_nic),
-    ("bad_input_refused_with_cel_messages", bad_input),
-    ("relaynode_tunes_the_node", relaynode_tunes_the_node),
+    ("helm_install_two_replicas_one_leader", helm_install, true),
+    ("node_nic_client_and_internet", node_nic, true),
+    ("bad_input_refused_with_cel_messages", bad_input, false),
+    ("relaynode_tunes_the_node", relaynode_tunes_the_node, true),
     (
         "relay_pod_unprivileged_ready_pinned",
         relay_pod_unprivileged,
+        true,
     ),
-    ("client_traffic_through_the_relay_pod", client_traffic),
-    ("prometheus_scrapes_operator_and_relay", prometheus_scrapes),
+    ("client_traffic_through_the_relay_pod", client_traffic, true),
+    (
+        "prometheus_scrapes_operator_and_relay",
+        prometheus_scrapes,
+        true,
+    ),
+    ("figures_from_prometheus_and_kubectl", figures, true),
     (
         "dashboard_and_alert_queries_return_data",
         dashboard_and_alerts,
+        false,
     ),
-    ("relay_down_alert_fires_and_resolves", relay_down_alert),
-    ("spec_change_rolls_without_crash_loop", spec_change_rolls),
-    ("leader_sigterm_hands_over_within_5s", leader_sigterm),
+    (
+        "relay_down_alert_fires_and_resolves",
+        relay_down_alert,
+        false,
+    ),
+    (
+        "spec_change_rolls_without_crash_loop",
+        spec_change_rolls,
+        false,
+    ),
+    ("leader_sigterm_hands_over_within_5s", leader_sigterm, false),
     (
         "leader_sigkill_taken_over_after_lease_expiry",
         leader_sigkill,
+        false,
     ),
-    ("apiserver_restart_operator_reconnects", apiserver_restart),
-    ("delete_restores_the_node", delete_restores),
+    (
+        "apiserver_restart_operator_reconnects",
+        apiserver_restart,
+        false,
+    ),
+    ("delete_restores_the_node", delete_restores, true),
 ];
 
 const RELEASE: &str = "oxidize";
@@ -710,6 +731,58 @@ fn prometheus_scrapes(w: &mut World) {
 /// Every expression of the dashboard and the rules (scripts/checks/promql_exprs.py), as
 /// (source, expression to query). An alert's own expression has series only while it fires,
 /// so for alerts the parts that must have data on a healthy cluster are queried.
+fn scalar(w: &World, expr: &str) -> f64 {
+    prom_query(w, expr)["data"]["result"][0]["value"][1]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// What the relay did, read back from Prometheus, and the RelayNode as `kubectl get` shows it.
+fn figures(w: &mut World) {
+    let rows = [
+        ("relay connections (open)", "sum(oxidize_relay_connections)"),
+        ("CONNECT-IP sessions (open)", "sum(oxidize_relay_sessions)"),
+        (
+            "handshakes accepted",
+            "sum(oxidize_relay_handshakes_total{result=\"accepted\"})",
+        ),
+        (
+            "packets client -> internet",
+            "sum(oxidize_relay_tunnel_packets_total{direction=\"to_internet\"})",
+        ),
+        (
+            "bytes   client -> internet",
+            "sum(oxidize_relay_tunnel_bytes_total{direction=\"to_internet\"})",
+        ),
+        (
+            "packets internet -> client",
+            "sum(oxidize_relay_tunnel_packets_total{direction=\"to_client\"})",
+        ),
+        (
+            "bytes   internet -> client",
+            "sum(oxidize_relay_tunnel_bytes_total{direction=\"to_client\"})",
+        ),
+        ("drops (all reasons)", "sum(oxidize_relay_drops_total)"),
+        (
+            "operator reconciles",
+            "sum(oxidize_operator_reconciliations_total)",
+        ),
+    ];
+    let mut text = String::from("figures from Prometheus:\n");
+    for (label, expr) in rows {
+        text.push_str(&format!("  {label:<30} {:>14.0}\n", scalar(w, expr)));
+    }
+    let to_client = scalar(w, rows[5].1);
+    assert!(
+        to_client > 1000.0,
+        "the download's packets are counted: {text}"
+    );
+    let rn = kubectl_ok(&["-n", RN_NS, "get", "relaynode", RN, "-o", "wide"]);
+    text.push_str(&format!("kubectl get relaynode -o wide:\n{rn}"));
+    println!("{text}");
+}
+
 fn exprs() -> Vec<(String, String)> {
     let script = cluster::repo_root().join("scripts/checks/promql_exprs.py");
     let out = run("python3", &[&script.display().to_string()]).unwrap_or_else(|e| panic!("{e}"));

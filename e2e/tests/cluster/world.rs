@@ -146,6 +146,12 @@ impl Drop for World {
         ]);
         self.bed.take();
         self.cluster.take();
+        // The relay pods' hostPath state directory: the kubelet made it (DirectoryOrCreate);
+        // restore empties it, the suite removes it if the host had none before.
+        let state = "/var/lib/oxidize".to_owned();
+        if !self.host_before.paths.contains(&state) {
+            let _ = std::fs::remove_dir(&state);
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
         let diff = self.host_before.diff(&HostSnapshot::take());
         if diff.is_empty() {
