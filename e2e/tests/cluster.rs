@@ -46,8 +46,14 @@ fn main() {
     let start = Instant::now();
     let mut world = world::World::new(demo);
     let mut failed: Vec<(&str, String)> = Vec::new();
+    // `--only a,b`: just these steps, in the suite's order (for working on the suite).
+    let only: Option<Vec<String>> = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .map(|l| l.split(',').map(str::to_owned).collect());
     for (name, step, in_demo) in steps::STEPS {
-        if demo && !in_demo {
+        if (demo && !in_demo) || only.as_ref().is_some_and(|o| !o.iter().any(|n| n == name)) {
             continue;
         }
         if !failed.is_empty() {

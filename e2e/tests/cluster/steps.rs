@@ -930,6 +930,17 @@ fn leader_sigterm(_w: &mut World) {
         took.as_secs_f64()
     ));
     assert!(took < secs(5), "takeover within 5 s, took {took:?}");
+    // It handled SIGTERM: gone well before the 30 s grace period.
+    wait_for("the old leader's pod to exit", secs(8), || {
+        match kubectl(&["-n", OP_NS, "get", "pod", &old, "-o", "name"]) {
+            Err(_) => Ok(()),
+            Ok(_) => Err(format!("{old} still exists")),
+        }
+    });
+    progress(&format!(
+        "{old} exited {:.1} s after its deletion",
+        t.elapsed().as_secs_f64()
+    ));
     wait_operators_ready(2, secs(120));
 }
 
