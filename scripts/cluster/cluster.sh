@@ -276,8 +276,10 @@ makeIPTablesUtilChains: false
 serializeImagePulls: false
 imageGCHighThresholdPercent: 100
 evictionHard: {memory.available: "100Mi", nodefs.available: "1%", imagefs.available: "1%"}
+# OXIDIZE_CLUSTER_CPU_POLICY=static: Guaranteed pods with whole CPUs get exclusive cores, the
+# CPUs in OXIDIZE_CLUSTER_RESERVED_CPUS (default 0) stay for the system and shared pods.
 cpuManagerPolicy: ${OXIDIZE_CLUSTER_CPU_POLICY:-none}
-${OXIDIZE_CLUSTER_CPU_POLICY:+reservedSystemCPUs: "${OXIDIZE_CLUSTER_RESERVED_CPUS:-}"}
+$([[ "${OXIDIZE_CLUSTER_CPU_POLICY:-none}" == static ]] && echo "reservedSystemCPUs: \"${OXIDIZE_CLUSTER_RESERVED_CPUS:-0}\"")
 cpuManagerReconcilePeriod: 5s
 EOF
   cat >"$RUN/kube-proxy.yaml" <<EOF

@@ -186,6 +186,11 @@ fn helm_install(_w: &mut World) {
         }
     });
     progress(&format!("two operator replicas Ready; leader {holder}"));
+    let node = get_json(&["node", NODE_NAME]).expect("node");
+    progress(&format!(
+        "node allocatable: cpu {} memory {}",
+        node["status"]["allocatable"]["cpu"], node["status"]["allocatable"]["memory"]
+    ));
     let explain = kubectl_ok(&["explain", "relaynode.spec"]);
     assert!(
         explain.contains("dataplane") && explain.contains("tuning"),

@@ -53,6 +53,10 @@ impl World {
                 .filter(|f| !f.starts_with("pause-"))
                 .map(cluster::built_image)
                 .collect();
+        // The static CPU manager: the relay pod (Guaranteed, one whole CPU) gets CPU 1 for itself,
+        // CPU 0 stays for the system and the shared pool (the operator).
+        std::env::set_var("OXIDIZE_CLUSTER_CPU_POLICY", "static");
+        std::env::set_var("OXIDIZE_CLUSTER_RESERVED_CPUS", "0");
         let cluster = Cluster::up(&images);
         World {
             demo,
