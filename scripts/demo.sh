@@ -109,6 +109,8 @@ YAML
 echo "config: $WORK/relay.yaml (pool 10.99.0.0/24 + fd99::/64, egress NAT via r-wan)"
 
 step "starting the relay on AF_XDP (r-cli, 2 queues, 2 workers)"
+# The relay only checks forwarding (its NAT egress needs it); on a node the tune step sets it.
+ip netns exec "$relay" sysctl -q -w net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
 # `ip netns exec` execs the program, so $! is the relay's own pid (signals reach it directly).
 ip netns exec "$relay" "$BIN/oxidize-dataplane" relay --config "$WORK/relay.yaml" --io xdp >"$WORK/relay.log" 2>&1 &
 RELAY_PID=$!

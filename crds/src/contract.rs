@@ -37,6 +37,16 @@ pub fn tune_restore_args(state_file: &str) -> Vec<String> {
     .to_vec()
 }
 
+/// The capabilities of the relay container, and nothing else (it runs as uid 0 with all others
+/// dropped, not privileged, with a read-only `/proc/sys`): the TUN device, routes, nftables and
+/// attaching XDP (NET_ADMIN), AF_XDP sockets (NET_RAW), loading the XDP program and its maps
+/// (BPF), the verifier's rules for the program's variable-offset packet pointer arithmetic,
+/// which it allows only to loaders with PERFMON (Spectre v1 sanitation), and locking the UMEM
+/// beyond RLIMIT_MEMLOCK (IPC_LOCK). Derived by `dataplane/tests/relay_capabilities.rs`, which
+/// runs the relay binary with exactly this set and fails if one of them is not needed or if it
+/// does not start with them.
+pub const RELAY_CAPABILITIES: [&str; 5] = ["NET_ADMIN", "NET_RAW", "BPF", "PERFMON", "IPC_LOCK"];
+
 /// Arguments of the relay container.
 pub fn relay_args(config: &str) -> Vec<String> {
     ["relay", "--config", config].map(str::to_owned).to_vec()

@@ -91,7 +91,7 @@ fn root_veth_channels_gro_and_netns_sysctls_changed_and_restored() {
         format!(
             "interface: tva\nqueues: 2\nworkerCores: \"0-1\"\npinIrqs: false\n\
              sysctls:\n  net.core.somaxconn: \"1000\"\n  net.ipv4.ip_forward: \"{forward_wanted}\"\n\
-             nic:\n  channels: {{rx: 2, tx: 2}}\n  gro: {gro_wanted}\n"
+             nic:\n  channels: {{combined: 2}}\n  gro: {gro_wanted}\n"
         ),
     )
     .expect("plan");
@@ -109,6 +109,8 @@ fn root_veth_channels_gro_and_netns_sysctls_changed_and_restored() {
     let apply_args = args(&["--plan", &plan_arg]);
     let apply_args: Vec<&str> = apply_args.iter().map(String::as_str).collect();
 
+    // `combined: 2` is what the operator renders for `nic.channels: 2`; a veth has rx and tx
+    // channels only (`ethtool -l`: combined max 0), so the tuner sets rx 2 and tx 2.
     let (out, report) = run_tune(&ns, &apply_args);
     assert!(out.status.success() && report.success, "{out:?}");
     assert_eq!(report.changes.len(), 5, "{:#?}", report.changes);
@@ -148,6 +150,16 @@ fn root_veth_channels_gro_and_netns_sysctls_changed_and_restored() {
     assert_eq!(sysctl(&ns, "net.core.somaxconn"), somaxconn_before);
     assert_eq!(sysctl(&ns, "net.ipv4.ip_forward"), forward_before);
     assert!(!state.exists(), "record removed after restore");
+    let mut left: Vec<String> = std::fs::read_dir(dir.path())
+        .expect("ls")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        ["plan.yaml", "termination-log"],
+        "restore left something of the tuner's (the lock file?) in the state directory"
+    );
 }
 
 /// Puts node 0's 2 MiB pool back to what it was, also when the test fails.

@@ -4,7 +4,8 @@
 //!   download across it (IPv4 and IPv6) by plain kernel forwarding, print the results, tear down.
 //! - `serve`: run the internet host's servers in the current namespace until interrupted.
 //! - `sweep`: delete test-bed namespaces left behind by killed test processes.
-//! - `up`: build the bed (relay forwarding off, for a relay to carry the traffic), write the
+//! - `up`: build the bed (relay forwarding off until the script that starts a relay turns it on,
+//!   as the tune step does on a node; the relay only checks it), write the
 //!   namespace names to a file, and hold it until SIGINT/SIGTERM, then remove everything.
 //! - `download`, `http-get`: small clients for scripts (`make demo`), run inside a namespace.
 

@@ -10,7 +10,11 @@
 //!
 //! The client's default route points at the relay; the internet host's default route points back
 //! at the relay too, so with forwarding on (the default) packets cross by plain kernel routing.
-//! Relay tests turn forwarding off and let the relay carry the traffic instead. Addresses are
+//! Relay tests build the bed with forwarding off, so that nothing crosses until a relay runs.
+//! The relay's `nat` egress needs forwarding but never sets it (on a node that is the tune
+//! step's job; the relay's /proc/sys is read-only), so a test turns it on right before it starts
+//! the relay, as the tune step would. Traffic still goes through the relay: the client's routes
+//! send everything into its tunnel, and the relay unwraps it into its egress. Addresses are
 //! fixed: every topology lives in its own namespaces, so parallel tests cannot collide.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -50,7 +54,9 @@ pub const INTERNET_V6: Ipv6Addr = Ipv6Addr::new(0xfd77, 2, 0, 0, 0, 0, 0, 2);
 pub struct TopologyOptions {
     /// RX/TX queues on the client <-> relay veth (the relay's AF_XDP side).
     pub relay_queues: u32,
-    /// Whether the relay namespace forwards packets in the kernel.
+    /// Whether the relay namespace forwards packets in the kernel from the start (`false` for
+    /// relay tests, which turn it on with [`crate::link::set_forwarding`] just before the relay
+    /// starts, the way the tune step prepares a node).
     pub forwarding: bool,
     /// Whether the internet host starts its UDP echo and TCP stream servers.
     pub servers: bool,

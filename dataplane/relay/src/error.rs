@@ -56,7 +56,7 @@ pub enum Error {
         /// Why it failed.
         source: std::io::Error,
     },
-    /// The egress (TUN device, routes, forwarding, masquerade) could not be planned, set up or
+    /// The egress (forwarding check, TUN device, routes, masquerade) could not be planned, set up or
     /// torn down.
     #[error(transparent)]
     Egress(#[from] crate::egress::Error),

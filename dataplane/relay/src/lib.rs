@@ -10,19 +10,21 @@
 //! Module map:
 //! - [`config`]: the DataplaneConfig document and environment overrides -> [`config::RelaySettings`].
 //! - [`secrets`]: TLS certificate/key and bearer tokens from the mounted Secrets.
-//! - [`egress`]: the `nat` egress (TUN device, routes, forwarding, kernel masquerade).
+//! - [`egress`]: the `nat` egress (TUN device, routes, a forwarding check, kernel masquerade).
 //! - [`io`]: the packet I/O trait of a worker; [`xdp_io`] (AF_XDP) and [`udp_io`] (UDP) implement it.
 //! - [`worker`]: one pinned thread per queue around a `RelayCore`; [`handoff`] and [`doorbell`]
-//!   link the workers; [`pool_split`] gives each its part of the client pool.
+//!   link the workers; [`pool_split`] gives each its part of the client pool; [`cores`] picks
+//!   their cores inside the process's CPU affinity.
 //! - [`state`], [`metrics`], [`http`]: shared counters, their Prometheus text, `/healthz`
 //!   `/readyz` `/metrics`.
 //! - [`error`]: the relay's error type.
 //!
 //! Pure logic, tested without I/O: [`config`], [`pool_split`], [`metrics`], [`http::route`],
-//! [`egress::plan`].
+//! [`egress::plan`], [`cores::choose`].
 
 pub mod config;
 mod control;
+pub mod cores;
 pub mod doorbell;
 pub mod egress;
 pub mod error;
@@ -96,7 +98,8 @@ fn random_seed() -> Result<[u8; 32]> {
 /// # Errors
 /// Whatever stopped start-up (with what to do about it) or a worker's fatal error.
 pub fn run(args: &RelayArgs) -> Result<()> {
-    let settings = config::load(&args.config)?;
+    let mut settings = config::load(&args.config)?;
+    settings.cores = cores::for_this_process(&settings.cores)?;
     tracing::info!(
         interface = %settings.interface,
         egress = %settings.egress_interface,

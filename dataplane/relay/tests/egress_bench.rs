@@ -35,6 +35,8 @@ fn root_bench_egress_per_packet_cost() {
         servers: false,
     })
     .expect("test bed");
+    // The egress only checks forwarding; on a node the tune step turns it on.
+    oxidize_testbed::link::set_forwarding(&bed.relay, true).expect("forwarding on");
     let config = EgressConfig::new("10.99.0.0/24".parse().expect("pool"), 1, RELAY_WAN_IF, 1400);
     let plan = EgressPlan::new(&config).expect("plan");
     let mut egress = bed

@@ -1,5 +1,6 @@
-//! Root tests of the `nat` egress in the test bed's relay namespace (forwarding off in the bed;
-//! the egress turns it on itself).
+//! Root tests of the `nat` egress in the test bed's relay namespace. The bed does not forward by
+//! itself; each test turns forwarding on as the tune step would, because the egress only reads
+//! it (and refuses to start when it is off).
 
 mod egress_support;
 
@@ -30,7 +31,14 @@ fn plan(queues: u16, v6: bool) -> EgressPlan {
     EgressPlan::new(&config).expect("valid plan")
 }
 
+/// A bed whose relay namespace forwards, as the tune step leaves a node.
 fn bed(servers: bool) -> Topology {
+    let bed = bed_without_forwarding(servers);
+    oxidize_testbed::link::set_forwarding(&bed.relay, true).expect("forwarding on");
+    bed
+}
+
+fn bed_without_forwarding(servers: bool) -> Topology {
     Topology::new(&TopologyOptions {
         relay_queues: 1,
         forwarding: false,
@@ -90,16 +98,14 @@ fn assert_clean(bed: &Topology) {
         !tables.contains("oxidize"),
         "nft table left behind:\n{tables}"
     );
-    assert_eq!(
+}
+
+/// The forwarding sysctls of the relay namespace, which the egress must never change.
+fn forwarding(bed: &Topology) -> (String, String) {
+    (
         sysctl(bed, "net.ipv4.ip_forward"),
-        "0",
-        "ip_forward not restored"
-    );
-    assert_eq!(
         sysctl(bed, "net.ipv6.conf.all.forwarding"),
-        "0",
-        "IPv6 forwarding not restored"
-    );
+    )
 }
 
 #[test]
@@ -113,6 +119,7 @@ fn root_egress_setup_creates_everything_and_teardown_removes_it() {
     let bed = bed(false);
     assert_clean(&bed);
     let egress = setup_in(&bed, plan(2, true));
+    assert_eq!(forwarding(&bed), ("1".into(), "1".into()));
     assert_eq!(egress.plan().tun.queues, 2);
 
     let link = bed
@@ -128,9 +135,11 @@ fn root_egress_setup_creates_everything_and_teardown_removes_it() {
     assert!(routes.contains("10.99.0.0/24 dev oxz0"), "{routes}");
     let routes6 = bed.relay.ip("-6 route show").expect("ip -6 route");
     assert!(routes6.contains("fd99::/64 dev oxz0"), "{routes6}");
-    assert_eq!(sysctl(&bed, "net.ipv4.ip_forward"), "1");
-    assert_eq!(sysctl(&bed, "net.ipv6.conf.all.forwarding"), "1");
-    // No IPv6 link-local on the TUN, so the kernel sends nothing of its own into it.
+    // No IPv6 link-local on the TUN, so the kernel sends nothing of its own into it, except:
+    // with forwarding already on when the TUN is registered (as on a tuned node), the kernel
+    // joins it to all-routers (ff02::2) while TUN devices still have IFF_MULTICAST, and reports
+    // that once the device is up: MLDv2 reports from :: to ff02::16, which the workers drop.
+    // Leaving the group needs a per-interface sysctl write, which the relay does not do.
     let addrs = bed.relay.ip("-6 addr show dev oxz0").expect("ip -6 addr");
     assert!(!addrs.contains("fe80"), "{addrs}\n{link}");
     let mut egress = egress;
@@ -138,14 +147,16 @@ fn root_egress_setup_creates_everything_and_teardown_removes_it() {
     std::thread::sleep(Duration::from_millis(1100));
     let mut bufs = vec![vec![0u8; 2048]; 8];
     let mut lens = [0usize; 8];
+    const MLDV2_REPORTS: [u8; 16] = [0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x16];
     for queue in egress.queues_mut() {
         let n = queue.read_batch(&mut bufs, &mut lens).expect("read_batch");
-        assert_eq!(
-            n,
-            0,
-            "unexpected packets from the kernel: {:?}",
-            &bufs[0][..lens[0]]
-        );
+        for (buf, &len) in bufs.iter().zip(&lens).take(n) {
+            let packet = &buf[..len];
+            assert!(
+                packet.len() > 40 && packet[0] >> 4 == 6 && packet[24..40] == MLDV2_REPORTS,
+                "unexpected packet from the kernel: {packet:?}"
+            );
+        }
     }
     let table = bed
         .relay
@@ -165,10 +176,62 @@ fn root_egress_setup_creates_everything_and_teardown_removes_it() {
     teardown_in(&bed, egress);
     assert_clean(&bed);
     assert_eq!(
+        forwarding(&bed),
+        ("1".into(), "1".into()),
+        "teardown touched the forwarding sysctls (the tune step owns them)"
+    );
+    assert_eq!(
         root_ip_forward(),
         host_forward,
         "the host's ip_forward changed"
     );
+}
+
+#[test]
+fn root_egress_refuses_to_start_when_forwarding_is_off() {
+    if !oxidize_testbed::require_root("root_egress_refuses_to_start_when_forwarding_is_off") {
+        return;
+    }
+    let bed = bed_without_forwarding(false);
+    let err = bed
+        .relay
+        .run(|| Egress::setup(plan(1, false)))
+        .expect("enter the relay namespace")
+        .expect_err("no forwarding, no relay");
+    assert_eq!(
+        err.to_string(),
+        "net.ipv4.ip_forward is 0 in this network namespace; the tune step sets it \
+         (RelayNode tuning), or run `sysctl -w net.ipv4.ip_forward=1` before starting the relay"
+    );
+    // Refused before anything was created, and the sysctl was only read.
+    assert_clean(&bed);
+    assert_eq!(forwarding(&bed), ("0".into(), "0".into()));
+
+    // IPv4 on but the IPv6 pool's forwarding off: refused, naming the IPv6 sysctl.
+    bed.relay
+        .exec("sysctl", &["-qw", "net.ipv4.ip_forward=1"])
+        .expect("IPv4 forwarding on");
+    let err = bed
+        .relay
+        .run(|| Egress::setup(plan(1, true)))
+        .expect("enter the relay namespace")
+        .expect_err("no IPv6 forwarding with an IPv6 pool");
+    let text = err.to_string();
+    assert!(
+        text.starts_with("net.ipv6.conf.all.forwarding is 0 in this network namespace"),
+        "{text}"
+    );
+    assert!(
+        text.contains("sysctl -w net.ipv6.conf.all.forwarding=1"),
+        "{text}"
+    );
+    assert_clean(&bed);
+
+    // Without an IPv6 pool, IPv4 forwarding is enough: it starts.
+    let egress = setup_in(&bed, plan(1, false));
+    teardown_in(&bed, egress);
+    assert_clean(&bed);
+    assert_eq!(forwarding(&bed), ("1".into(), "0".into()));
 }
 
 #[test]
@@ -416,10 +479,10 @@ fn root_egress_dropped_on_another_thread_cleans_its_own_namespace() {
     let host_forward = root_ip_forward();
     let bed = bed(false);
     let egress = setup_in(&bed, plan(1, true));
-    assert_eq!(sysctl(&bed, "net.ipv4.ip_forward"), "1");
     // This thread is in the host's namespace: the guard must still act on the relay's.
     drop(egress);
     assert_clean(&bed);
+    assert_eq!(forwarding(&bed), ("1".into(), "1".into()));
     assert_eq!(
         root_ip_forward(),
         host_forward,

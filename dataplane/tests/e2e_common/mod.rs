@@ -121,7 +121,8 @@ relay:
 }
 
 impl Bed {
-    /// Builds the bed (relay forwarding off: only the relay carries traffic) and its files.
+    /// Builds the bed (relay forwarding off until [`Bed::start_relay`]: nothing crosses before a
+    /// relay runs) and its files.
     pub fn new() -> Bed {
         let topo = Topology::new(&TopologyOptions {
             relay_queues: 2,
@@ -200,6 +201,8 @@ impl Bed {
     /// Starts the relay on AF_XDP and waits until `/readyz` answers 200; returns how long that
     /// took. Panics with the relay's log if it exits or is not ready within 30 s.
     pub fn start_relay(&mut self) -> Duration {
+        // The relay only checks forwarding; on a node the tune step turns it on.
+        oxidize_testbed::link::set_forwarding(&self.topo.relay, true).expect("forwarding on");
         self.relay_starts += 1;
         let log = self.relay_log();
         let out = fs::File::create(&log).expect("relay log");

@@ -63,7 +63,8 @@ pub(crate) fn write_certs(dir: &Path) {
 }
 
 impl RelayBed {
-    /// Builds the bed (relay veth with 2 queues, no kernel forwarding) and the relay's files.
+    /// Builds the bed (relay veth with 2 queues, no kernel forwarding until the relay starts)
+    /// and the relay's files.
     pub(crate) fn new() -> Self {
         let topo = Topology::new(&TopologyOptions {
             relay_queues: 2,
@@ -110,6 +111,8 @@ relay:
 
     /// Like [`RelayBed::start_relay`] with extra arguments (e.g. `--io udp`).
     pub(crate) fn start_relay_with(&self, log_name: &str, extra: &[&str]) -> NsChild {
+        // The relay only checks forwarding; on a node the tune step turns it on.
+        oxidize_testbed::link::set_forwarding(&self.topo.relay, true).expect("forwarding on");
         let log = std::fs::File::create(self.dir.path().join(log_name)).expect("log file");
         let mut cmd = self
             .topo

@@ -165,7 +165,7 @@ pub fn apply(
 /// Restores every original recorded in `state_path` and removes the record.
 pub fn restore(state_path: &Path, env: Env<'_>) -> TuningReport {
     let mut report = TuningReport::new(TuneMode::Restore);
-    let (_lock, mut state) = match lock_and_load(state_path, "restored") {
+    let (lock, mut state) = match lock_and_load(state_path, "restored") {
         Ok(opened) => opened,
         Err((error, message)) => {
             report.errors.push(error);
@@ -174,18 +174,32 @@ pub fn restore(state_path: &Path, env: Env<'_>) -> TuningReport {
     };
     if state.originals.is_empty() {
         report.message = Some("no changes: nothing recorded to restore".into());
+        remove_lock_if_done(lock, state_path, &mut report);
         return report;
     }
     if engine::restore(env, &mut state, state_path, &mut report) {
         let message = format!("{} settings restored", report.changes.len());
         tracing::info!("{message}");
         report.message = Some(message);
+        remove_lock_if_done(lock, state_path, &mut report);
         report
     } else {
         fail(
             report,
             "some originals could not be restored; they stay recorded",
         )
+    }
+}
+
+/// After a restore that left no record, removes the lock file too: restore leaves nothing of
+/// ours in the state directory. A failure to remove it is a warning (the node is restored).
+fn remove_lock_if_done(lock: state::StateLock, state_path: &Path, report: &mut TuningReport) {
+    if state_path.exists() {
+        return;
+    }
+    if let Err(e) = lock.release_and_remove() {
+        tracing::warn!(%e, "could not remove the lock file");
+        report.warnings.push(e.to_string());
     }
 }
 

@@ -144,7 +144,27 @@ pub(crate) fn steps(
     errors: &mut Vec<String>,
 ) -> Vec<Step> {
     let mut steps = Vec::new();
-    for (knob, want) in wanted(plan) {
+    let mut wanted = wanted(plan);
+    if let Some(channels) = &plan.channels {
+        let planned = |k: &NicKnob| {
+            matches!(
+                k,
+                NicKnob::ChannelsCombined | NicKnob::ChannelsRx | NicKnob::ChannelsTx
+            )
+        };
+        match channel_form(interface, channels, nic) {
+            Ok(Some(form)) => {
+                wanted.retain(|(k, _)| !planned(k));
+                wanted.splice(0..0, form);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                errors.push(e);
+                wanted.retain(|(k, _)| !planned(k));
+            }
+        }
+    }
+    for (knob, want) in wanted {
         let item = format!("nic {interface} {}", knob.name());
         let state = match nic.query(interface, knob) {
             Ok(Some(state)) => state,
@@ -185,6 +205,47 @@ pub(crate) fn steps(
         });
     }
     steps
+}
+
+/// Chooses the form of a channel count that the driver has. A plan that gives only `combined`
+/// (what the operator renders for `nic.channels`) becomes `combined N` when the driver has
+/// combined channels, else `rx N` + `tx N` when it has separate RX and TX channels (veth, some
+/// virtual and older NICs). `Ok(None)`: the plan names its channel kinds itself (taken as is).
+/// The error, when neither form fits, names what the driver offers (`ethtool -l` maximums).
+fn channel_form(
+    interface: &str,
+    channels: &oxidize_crds::tuning::ChannelsPlan,
+    nic: &dyn NicControl,
+) -> Result<Option<Vec<(NicKnob, String)>>, String> {
+    let (Some(n), None, None) = (channels.combined, channels.rx, channels.tx) else {
+        return Ok(None);
+    };
+    let item = format!("nic {interface} channels");
+    let read = |knob| {
+        nic.query(interface, knob)
+            .map_err(|e| format!("{item}: cannot read {}: {e}", knob.name()))
+    };
+    let combined = read(NicKnob::ChannelsCombined)?;
+    if combined.is_some() {
+        return Ok(Some(vec![(NicKnob::ChannelsCombined, n.to_string())]));
+    }
+    let rx = read(NicKnob::ChannelsRx)?;
+    let tx = read(NicKnob::ChannelsTx)?;
+    if rx.is_some() && tx.is_some() {
+        return Ok(Some(vec![
+            (NicKnob::ChannelsRx, n.to_string()),
+            (NicKnob::ChannelsTx, n.to_string()),
+        ]));
+    }
+    let max = |s: &Option<KnobState>| s.as_ref().and_then(|s| s.max).unwrap_or(0);
+    Err(format!(
+        "{item}: {n} channels need combined channels or both rx and tx channels, but the driver \
+         offers (`ethtool -l {interface}` maximums) rx {}, tx {}, combined {}; remove \
+         nic.channels from the plan",
+        max(&rx),
+        max(&tx),
+        max(&combined)
+    ))
 }
 
 /// The queue count the NIC will have after the plan: planned combined (or rx) channels, else the

@@ -127,9 +127,50 @@ pub const LOCK_TIMEOUT: Duration = Duration::from_secs(30);
 /// An exclusive lock on `<state file>.lock`, held for a whole run so that two tuner runs (an init
 /// container and a restore Job) never interleave their reads and writes of the same settings.
 /// The kernel drops it when the process ends, so a killed run leaves no stale lock.
+///
+/// A restore that leaves nothing recorded also removes the lock file
+/// ([`StateLock::release_and_remove`]), so that a node left by its RelayNode keeps nothing of
+/// ours in the state directory. Unlinking a lock file races with runs waiting on it; the
+/// protocol that makes it safe has two halves:
+/// - the holder unlinks the path *while it still holds the lock*, then releases it (unlinking
+///   after releasing would let a waiter lock the old file, then a third run create and lock a
+///   new one: two holders);
+/// - [`lock`], once it holds the lock, checks that the path still names the file it locked
+///   (same device and inode); if the path is gone or names another file, the lock it holds is
+///   on an orphan, so it drops it and starts over on the path.
+///
+/// So at any time at most one run holds a lock on the file the path names, and every run that
+/// proceeds holds exactly that.
 #[derive(Debug)]
 pub struct StateLock {
-    _file: fs::File,
+    file: fs::File,
+    path: PathBuf,
+}
+
+impl StateLock {
+    /// Removes the lock file, then releases the lock (see the type's docs for why in this order).
+    pub fn release_and_remove(self) -> Result<()> {
+        let removed = match fs::remove_file(&self.path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(state_error(
+                &self.path,
+                format!("cannot remove the lock: {e}"),
+            )),
+            _ => Ok(()),
+        };
+        drop(self.file);
+        removed
+    }
+}
+
+/// Whether `path` still names the open `file` (same device and inode).
+fn still_names(path: &Path, file: &fs::File) -> std::io::Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let held = file.metadata()?;
+    match fs::metadata(path) {
+        Ok(named) => Ok(named.dev() == held.dev() && named.ino() == held.ino()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// Takes the run lock next to the state file, waiting up to `timeout` for another run.
@@ -151,11 +192,24 @@ pub fn lock(state_path: &Path, timeout: Duration) -> Result<StateLock> {
             .write(true)
             .open(&lock_path)
     };
-    let file = open().map_err(|e| state_error(&lock_path, format!("cannot open the lock: {e}")))?;
     let deadline = Instant::now() + timeout;
+    let mut file =
+        open().map_err(|e| state_error(&lock_path, format!("cannot open the lock: {e}")))?;
     loop {
         match file.try_lock() {
-            Ok(()) => return Ok(StateLock { _file: file }),
+            Ok(()) => {
+                let current = still_names(&lock_path, &file)
+                    .map_err(|e| state_error(&lock_path, format!("cannot check the lock: {e}")))?;
+                if current {
+                    return Ok(StateLock {
+                        file,
+                        path: lock_path,
+                    });
+                }
+                // The previous holder removed the file while we waited: lock the path anew.
+                file = open()
+                    .map_err(|e| state_error(&lock_path, format!("cannot open the lock: {e}")))?;
+            }
             Err(fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(100));
             }
@@ -201,6 +255,34 @@ mod tests {
         assert!(err.to_string().contains("another tuner run"), "{err}");
         drop(held);
         lock(&path, Duration::ZERO).expect("free again");
+    }
+
+    #[test]
+    fn a_removed_lock_file_is_not_held_by_a_waiter() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("tune-state.json");
+        let lock_path = dir.path().join("tune-state.json.lock");
+        let held = lock(&path, Duration::ZERO).expect("first lock");
+        // A waiter opened the file before the holder removed it.
+        let waiter = std::thread::spawn({
+            let path = path.clone();
+            move || lock(&path, Duration::from_secs(5)).expect("the waiter gets a lock")
+        });
+        std::thread::sleep(Duration::from_millis(200));
+        held.release_and_remove().expect("remove");
+        let waiter = waiter.join().expect("waiter thread");
+        // The waiter did not keep the orphan: it holds the file the path names again, so a
+        // third run must wait for it.
+        assert!(lock_path.exists(), "the waiter re-created the lock file");
+        assert!(still_names(&lock_path, &waiter.file).expect("stat"));
+        lock(&path, Duration::from_millis(200)).expect_err("the waiter holds the lock");
+        waiter.release_and_remove().expect("remove");
+        assert!(!lock_path.exists());
+        assert_eq!(
+            std::fs::read_dir(dir.path()).expect("ls").count(),
+            0,
+            "nothing left"
+        );
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Fail-fast checks before the AF_XDP edge starts, with messages that say what to do:
-//! missing capability (which one), interface not found, fewer queues than configured,
+//! missing capability (which one, CAP_PERFMON included), interface not found, fewer queues than configured,
 //! locked-memory limit too small without IPC_LOCK. An XDP attach that the kernel refuses is
 //! reported by [`crate::XdpProgram::attach`] with the reason.
 //!
@@ -20,6 +20,10 @@ pub const CAP_NET_RAW: u32 = 13;
 pub const CAP_IPC_LOCK: u32 = 14;
 /// `CAP_SYS_ADMIN`: an older superset of `CAP_BPF`.
 pub const CAP_SYS_ADMIN: u32 = 21;
+/// `CAP_PERFMON`: the verifier lets only loaders with it (or CAP_SYS_ADMIN) do pointer
+/// arithmetic with a variable offset on packet pointers (Spectre v1 rules), which the XDP
+/// program needs to skip IPv4 options.
+pub const CAP_PERFMON: u32 = 38;
 /// `CAP_BPF`: load BPF programs and create maps.
 pub const CAP_BPF: u32 = 39;
 
@@ -79,6 +83,14 @@ pub fn evaluate(request: &Request<'_>, facts: &Facts) -> Result<u32> {
             cap: "CAP_BPF",
             short: "BPF",
             why: "loading the XDP program and its maps",
+        });
+    }
+    if !has(facts, CAP_PERFMON) && !has(facts, CAP_SYS_ADMIN) {
+        return Err(Error::MissingCapability {
+            cap: "CAP_PERFMON",
+            short: "PERFMON",
+            why: "loading the XDP program (the verifier allows its variable-offset packet \
+                  pointer arithmetic only to loaders with CAP_PERFMON)",
         });
     }
     let Some(available) = facts.rx_queues else {
@@ -154,8 +166,11 @@ pub fn check(request: &Request<'_>) -> Result<Report> {
 mod tests {
     use super::*;
 
-    const ALL: u64 =
-        (1 << CAP_NET_ADMIN) | (1 << CAP_NET_RAW) | (1 << CAP_BPF) | (1 << CAP_IPC_LOCK);
+    const ALL: u64 = (1 << CAP_NET_ADMIN)
+        | (1 << CAP_NET_RAW)
+        | (1 << CAP_BPF)
+        | (1 << CAP_PERFMON)
+        | (1 << CAP_IPC_LOCK);
 
     fn req() -> Request<'static> {
         Request {
@@ -192,8 +207,9 @@ mod tests {
         assert!(message(ALL & !(1 << CAP_NET_ADMIN), Some(4), 0).contains("CAP_NET_ADMIN"));
         assert!(message(ALL & !(1 << CAP_NET_RAW), Some(4), 0).contains("CAP_NET_RAW"));
         assert!(message(ALL & !(1 << CAP_BPF), Some(4), 0).contains("CAP_BPF"));
-        // CAP_SYS_ADMIN stands in for CAP_BPF on older kernels.
-        let sys_admin = (ALL & !(1 << CAP_BPF)) | (1 << CAP_SYS_ADMIN);
+        assert!(message(ALL & !(1 << CAP_PERFMON), Some(4), 0).contains("CAP_PERFMON"));
+        // CAP_SYS_ADMIN stands in for CAP_BPF and CAP_PERFMON (older kernels, or root).
+        let sys_admin = (ALL & !(1 << CAP_BPF) & !(1 << CAP_PERFMON)) | (1 << CAP_SYS_ADMIN);
         assert_eq!(message(sys_admin, Some(4), u64::MAX), "ok 4");
     }
 

@@ -85,7 +85,9 @@ impl XdpProgram {
             .map_err(|e| Error::Load(format!("open: {e:#}")))?;
         let skel = open.load().map_err(|e| {
             Error::Load(format!(
-                "{e:#} (needs CAP_BPF and CAP_NET_ADMIN, or root; see docs/xdp.md)"
+                "{e:#} (needs CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON, or root: without \
+                 CAP_PERFMON the verifier refuses the program's packet pointer arithmetic; \
+                 see docs/xdp.md)"
             ))
         })?;
         let handle = |map: &libbpf_rs::Map<'_>| {

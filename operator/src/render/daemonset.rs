@@ -25,9 +25,9 @@ use super::{
     STATE_DIR, STATE_FILE, TUNE_CONTAINER,
 };
 
-/// The capabilities the relay needs, and nothing else: XDP attach and AF_XDP (NET_ADMIN,
-/// NET_RAW, BPF), UMEM locking (IPC_LOCK).
-pub const RELAY_CAPABILITIES: [&str; 4] = ["NET_ADMIN", "NET_RAW", "BPF", "IPC_LOCK"];
+/// The capabilities the relay needs, and nothing else: defined in the contract the dataplane's
+/// capability test checks (`oxidize_crds::contract::RELAY_CAPABILITIES`).
+pub use oxidize_crds::contract::RELAY_CAPABILITIES;
 
 /// Bytes of hugepage memory the relay requests per queue (UMEM of 4096 frames of 4 KiB).
 pub const HUGEPAGE_BYTES_PER_QUEUE: u64 = 16 * 1024 * 1024;

@@ -55,6 +55,18 @@ pub enum Error {
     /// The configuration is invalid.
     #[error("invalid egress configuration: {0}")]
     Plan(#[from] PlanError),
+    /// A forwarding sysctl is off. The relay never writes sysctls (its `/proc/sys` is read-only
+    /// in a container): the tune step sets forwarding.
+    #[error(
+        "{key} is {value} in this network namespace; the tune step sets it (RelayNode tuning), \
+         or run `sysctl -w {key}=1` before starting the relay"
+    )]
+    ForwardingOff {
+        /// The sysctl, e.g. `net.ipv4.ip_forward`.
+        key: &'static str,
+        /// The value found.
+        value: String,
+    },
     /// A step failed; the message names it and says what to do.
     #[error("egress step `{step}` failed: {source}{}", hint_suffix(hint))]
     Step {
@@ -103,7 +115,7 @@ impl Error {
     /// The errno behind the failure, if any.
     pub fn raw_os_error(&self) -> Option<i32> {
         match self {
-            Error::Plan(_) => None,
+            Error::Plan(_) | Error::ForwardingOff { .. } => None,
             Error::Step { source, .. } => source.raw_os_error(),
         }
     }
@@ -187,6 +199,20 @@ mod tests {
         assert!(plan
             .to_string()
             .starts_with("invalid egress configuration: "));
+    }
+
+    #[test]
+    fn forwarding_off_names_the_sysctl_and_what_sets_it() {
+        let e = Error::ForwardingOff {
+            key: "net.ipv4.ip_forward",
+            value: "0".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "net.ipv4.ip_forward is 0 in this network namespace; the tune step sets it \
+             (RelayNode tuning), or run `sysctl -w net.ipv4.ip_forward=1` before starting the relay"
+        );
+        assert_eq!(e.raw_os_error(), None);
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! The egress guard: carries an [`EgressPlan`] out and undoes it.
 //!
-//! [`Egress::setup`] removes leftovers of a crashed run (a TUN device of our name with no process
-//! attached, our nftables table), creates the multi-queue TUN, sets its MTU and brings it up,
-//! routes the pools to it, turns forwarding on and installs the masquerade table. A failure half
-//! way undoes what was done so far. [`Egress::teardown`] (or dropping the guard) removes the
-//! table, the routes and the TUN device and restores the forwarding values it found.
+//! [`Egress::setup`] checks that forwarding is on (it only reads the sysctls: the tune step sets
+//! them), removes leftovers of a crashed run (a TUN device of our name with no process attached,
+//! our nftables table), creates the multi-queue TUN, sets its MTU and brings it up (netlink only,
+//! nothing under `/proc/sys` or `/sys`), routes the pools to it and installs the masquerade table.
+//! A failure half way undoes what was done so far. [`Egress::teardown`] (or dropping the guard)
+//! removes the table, the routes and the TUN device.
 
 use std::io;
 use std::path::Path;
@@ -16,7 +17,7 @@ use super::error::{libc_errno, Error, Result};
 use super::netlink::Netlink;
 use super::nft::NftSocket;
 use super::plan::{EgressPlan, Forwarding};
-use super::sysctl::{SavedSysctl, PROC_SYS};
+use super::sysctl::{self, PROC_SYS};
 use super::tun::TunQueue;
 
 const HINT_TUN_DEVICE: &str =
@@ -33,19 +34,20 @@ pub struct Egress {
     queues: Vec<TunQueue>,
     routes: Vec<(IpNet, u32)>,
     table_created: bool,
-    sysctls: Vec<SavedSysctl>,
     torn_down: bool,
 }
 
 impl Egress {
-    /// Sets the egress up in the calling thread's network namespace, with `/proc/sys` for the
-    /// forwarding sysctls.
+    /// Sets the egress up in the calling thread's network namespace; the forwarding sysctls are
+    /// read from `/proc/sys`.
     pub fn setup(plan: EgressPlan) -> Result<Egress> {
         Self::setup_with_sysctl_root(plan, Path::new(PROC_SYS))
     }
 
     /// As [`Egress::setup`], with the sysctl tree under `sysctl_root`.
     pub fn setup_with_sysctl_root(plan: EgressPlan, sysctl_root: &Path) -> Result<Egress> {
+        // Before anything is created: a relay that cannot forward must not half start.
+        check_forwarding(&plan, sysctl_root)?;
         let netlink = Netlink::open().map_err(|e| Error::step("open rtnetlink socket", e))?;
         let nft = NftSocket::open().map_err(|e| Error::step("open nf_tables netlink socket", e))?;
         let mut egress = Egress {
@@ -56,7 +58,6 @@ impl Egress {
             queues: Vec::new(),
             routes: Vec::new(),
             table_created: false,
-            sysctls: Vec::new(),
             torn_down: false,
         };
         // On error `egress` is dropped here, which undoes the steps recorded so far.
@@ -64,7 +65,6 @@ impl Egress {
         egress.remove_leftovers()?;
         egress.create_tun()?;
         egress.add_routes()?;
-        egress.enable_forwarding(sysctl_root)?;
         egress.create_table()?;
         tracing::info!(
             tun = %egress.plan.tun.name,
@@ -98,8 +98,7 @@ impl Egress {
         std::mem::take(&mut self.queues)
     }
 
-    /// Removes the table, the routes and the TUN device and restores the forwarding sysctls.
-    /// Every step is attempted; the first failure is returned.
+    /// Removes the table, the routes and the TUN device. Every step is attempted; the first failure is returned.
     pub fn teardown(mut self) -> Result<()> {
         self.undo()
     }
@@ -222,25 +221,6 @@ impl Egress {
         Ok(())
     }
 
-    fn enable_forwarding(&mut self, root: &Path) -> Result<()> {
-        for which in self.plan.forwarding.clone() {
-            let saved = SavedSysctl::enable(root, which).map_err(|e| {
-                let step = format!("enable {}", which.key());
-                if which == Forwarding::Ipv6 && e.kind() == io::ErrorKind::NotFound {
-                    Error::step_hint(
-                        step,
-                        e,
-                        "IPv6 is disabled on this host: remove the IPv6 pool or enable IPv6",
-                    )
-                } else {
-                    Error::step(step, e)
-                }
-            })?;
-            self.sysctls.push(saved);
-        }
-        Ok(())
-    }
-
     fn create_table(&mut self) -> Result<()> {
         let spec = self.plan.nft.clone();
         self.nft
@@ -308,16 +288,34 @@ impl Egress {
             }
             tracing::info!(tun = %name, "egress: TUN device removed");
         }
-        for mut saved in std::mem::take(&mut self.sysctls).into_iter().rev() {
-            let key = saved.which().key();
-            keep(
-                saved
-                    .restore()
-                    .map_err(|e| Error::step(format!("restore {key}"), e)),
-            );
-        }
         first.map_or(Ok(()), Err)
     }
+}
+
+/// Checks that every forwarding sysctl the plan needs is on, reading (never writing) them.
+fn check_forwarding(plan: &EgressPlan, root: &Path) -> Result<()> {
+    for &which in &plan.forwarding {
+        let value = sysctl::read(root, which).map_err(|e| {
+            let step = format!("read {}", which.key());
+            if which == Forwarding::Ipv6 && e.kind() == io::ErrorKind::NotFound {
+                Error::step_hint(
+                    step,
+                    e,
+                    "IPv6 is disabled on this host: remove the IPv6 pool or enable IPv6",
+                )
+            } else {
+                Error::step(step, e)
+            }
+        })?;
+        if value != "1" {
+            return Err(Error::ForwardingOff {
+                key: which.key(),
+                value,
+            });
+        }
+        tracing::info!(sysctl = which.key(), "egress: forwarding is on");
+    }
+    Ok(())
 }
 
 fn ignore_gone(e: io::Error) -> io::Result<()> {
@@ -359,6 +357,60 @@ mod tests {
         fn assert_send<T: Send>() {}
         assert_send::<Egress>();
         assert_send::<TunQueue>();
+    }
+
+    fn sysctl_tree(v4: &str, v6: Option<&str>) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (which, value) in [(Forwarding::Ipv4, Some(v4)), (Forwarding::Ipv6, v6)] {
+            if let Some(value) = value {
+                let path = dir.path().join(which.relative_path());
+                std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+                std::fs::write(&path, format!("{value}\n")).expect("write");
+            }
+        }
+        dir
+    }
+
+    fn plan(v6: bool) -> EgressPlan {
+        let mut config =
+            super::super::EgressConfig::new("10.99.0.0/24".parse().expect("pool"), 1, "eth0", 1400);
+        if v6 {
+            config.pool_v6 = Some("fd99::/64".parse().expect("pool"));
+        }
+        EgressPlan::new(&config).expect("plan")
+    }
+
+    #[test]
+    fn forwarding_is_only_read_and_off_is_refused_with_the_fix() {
+        let on = sysctl_tree("1", Some("1"));
+        check_forwarding(&plan(true), on.path()).expect("both on");
+        let v6_off = sysctl_tree("1", Some("0"));
+        check_forwarding(&plan(false), v6_off.path()).expect("IPv6 forwarding not needed");
+        let err = check_forwarding(&plan(true), v6_off.path()).expect_err("IPv6 forwarding off");
+        let text = err.to_string();
+        assert!(
+            text.starts_with("net.ipv6.conf.all.forwarding is 0 in this network namespace"),
+            "{text}"
+        );
+        assert!(
+            text.contains("sysctl -w net.ipv6.conf.all.forwarding=1"),
+            "{text}"
+        );
+        let off = sysctl_tree("0", None);
+        let text = check_forwarding(&plan(false), off.path())
+            .expect_err("IPv4 forwarding off")
+            .to_string();
+        assert!(
+            text.contains("the tune step sets it (RelayNode tuning)"),
+            "{text}"
+        );
+        // The files were not touched.
+        let value = std::fs::read_to_string(off.path().join(Forwarding::Ipv4.relative_path()));
+        assert_eq!(value.expect("read"), "0\n");
+        let text = check_forwarding(&plan(true), sysctl_tree("1", None).path())
+            .expect_err("no IPv6")
+            .to_string();
+        assert!(text.contains("IPv6 is disabled on this host"), "{text}");
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Egress, `nat` mode: the relay's TUN device, routes, forwarding and kernel masquerade.
+//! Egress, `nat` mode: the relay's TUN device, routes, kernel masquerade, and a check that the
+//! node forwards (the tune step turns forwarding on; the relay never writes sysctls).
 //!
 //! Client packets that a worker has unwrapped are written into the worker's [`TunQueue`]; the
 //! kernel routes them out of the egress interface, masquerading the client pool behind the
@@ -7,7 +8,7 @@
 //!
 //! - [`plan`]: pure planning and validation ([`EgressConfig`] -> [`EgressPlan`]).
 //! - [`Egress`]: the guard that carries a plan out and undoes it (I/O: TUN, rtnetlink, nftables,
-//!   procfs).
+//!   a read of procfs).
 //! - [`TunQueue`]: the per-worker packet API with plain counters ([`QueueStats`]).
 //!
 //! Only set-up and teardown use netlink and a (private, current-thread) tokio runtime; the

@@ -1,7 +1,7 @@
 //! Pure planning: from the egress configuration to the list of things set-up creates.
 //!
 //! No I/O here. [`EgressPlan::new`] validates the configuration and decides the TUN device, the
-//! routes, the forwarding sysctls and the nftables table; the I/O edge ([`super::Egress`])
+//! routes, the forwarding sysctls it checks and the nftables table; the I/O edge ([`super::Egress`])
 //! carries the plan out and undoes it.
 
 use std::fmt;
@@ -50,7 +50,7 @@ pub struct TunSpec {
     pub mtu: u32,
 }
 
-/// A forwarding sysctl to set to `1` (and restore at teardown).
+/// A forwarding sysctl that must be `1` (set by the tune step; the relay only reads it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Forwarding {
     /// `net.ipv4.ip_forward`.
@@ -127,7 +127,7 @@ pub struct EgressPlan {
     pub tun: TunSpec,
     /// Routes to the TUN device (the pools).
     pub routes: Vec<IpNet>,
-    /// Forwarding sysctls to turn on.
+    /// Forwarding sysctls that must be on (checked, never written).
     pub forwarding: Vec<Forwarding>,
     /// The nftables table.
     pub nft: NftSpec,

@@ -194,6 +194,93 @@ mod tests {
         assert_eq!(knob_state(&attrs, NicKnob::ChannelsTx), None);
     }
 
+    /// A driver that answers every GET with `attrs` (an ethtool netlink reply).
+    struct FakeReply(Vec<EthtoolAttr>);
+
+    impl crate::nic::NicControl for FakeReply {
+        fn query(&self, _: &str, knob: NicKnob) -> Result<Option<KnobState>, crate::nic::NicError> {
+            Ok(knob_state(&self.0, knob))
+        }
+        fn set(&self, _: &str, _: NicKnob, _: &str) -> Result<(), crate::nic::NicError> {
+            unreachable!("planning only reads")
+        }
+    }
+
+    fn channels(rx_max: u32, tx_max: u32, combined_max: u32) -> FakeReply {
+        FakeReply(vec![
+            EthtoolAttr::Channel(EthtoolChannelAttr::RxMax(rx_max)),
+            EthtoolAttr::Channel(EthtoolChannelAttr::TxMax(tx_max)),
+            EthtoolAttr::Channel(EthtoolChannelAttr::OtherMax(0)),
+            EthtoolAttr::Channel(EthtoolChannelAttr::CombinedMax(combined_max)),
+            EthtoolAttr::Channel(EthtoolChannelAttr::RxCount(rx_max.min(1))),
+            EthtoolAttr::Channel(EthtoolChannelAttr::TxCount(tx_max.min(1))),
+            EthtoolAttr::Channel(EthtoolChannelAttr::CombinedCount(combined_max.min(1))),
+        ])
+    }
+
+    /// The channel steps planned for `nic.channels: n` (rendered as `combined: n`).
+    fn plan_channels(nic: &FakeReply, n: u32) -> (Vec<(NicKnob, String)>, Vec<String>) {
+        let plan = oxidize_crds::tuning::NicPlan {
+            channels: Some(oxidize_crds::tuning::ChannelsPlan {
+                combined: Some(n),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let mut errors = Vec::new();
+        let steps = crate::nic::steps("eth9", &plan, nic, &mut errors)
+            .into_iter()
+            .map(|s| match s.target {
+                crate::step::Target::Nic { knob, .. } => (knob, s.want),
+                other => panic!("not a NIC step: {other:?}"),
+            })
+            .collect();
+        (steps, errors)
+    }
+
+    #[test]
+    fn channels_take_the_form_the_driver_has() {
+        // A NIC with combined channels (most multi-queue NICs).
+        let (steps, errors) = plan_channels(&channels(0, 0, 8), 2);
+        assert_eq!(errors, Vec::<String>::new());
+        assert_eq!(steps, [(NicKnob::ChannelsCombined, "2".to_owned())]);
+        // A veth: rx and tx channels only; both are set to the count.
+        let (steps, errors) = plan_channels(&channels(4, 4, 0), 2);
+        assert_eq!(errors, Vec::<String>::new());
+        assert_eq!(
+            steps,
+            [
+                (NicKnob::ChannelsRx, "2".to_owned()),
+                (NicKnob::ChannelsTx, "2".to_owned())
+            ]
+        );
+        // More than the driver's maximum, in the form it has.
+        let (_, errors) = plan_channels(&channels(4, 4, 0), 8);
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(
+            errors[0].contains("channels rx: 8 is more than the driver's maximum 4"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn channels_no_form_fits_names_what_the_driver_offers() {
+        // RX channels only (no TX, no combined).
+        let (steps, errors) = plan_channels(&channels(4, 0, 0), 2);
+        assert_eq!(steps, []);
+        assert_eq!(
+            errors,
+            [
+                "nic eth9 channels: 2 channels need combined channels or both rx and tx channels, \
+              but the driver offers (`ethtool -l eth9` maximums) rx 4, tx 0, combined 0; remove \
+              nic.channels from the plan"
+            ]
+        );
+        // A driver without channel support at all.
+        let (_, errors) = plan_channels(&FakeReply(Vec::new()), 2);
+        assert!(errors[0].contains("rx 0, tx 0, combined 0"), "{errors:?}");
+    }
+
     #[test]
     fn coalescing_and_rings_are_read() {
         let attrs = vec![

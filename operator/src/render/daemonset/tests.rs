@@ -169,7 +169,7 @@ fn relay_has_only_the_named_capabilities_and_is_not_privileged() {
     assert_eq!(caps.drop.as_deref(), Some(&["ALL".to_owned()][..]));
     assert_eq!(
         caps.add.clone().expect("add"),
-        ["NET_ADMIN", "NET_RAW", "BPF", "IPC_LOCK"]
+        ["NET_ADMIN", "NET_RAW", "BPF", "PERFMON", "IPC_LOCK"]
     );
     assert_eq!(
         relay.args.clone().expect("args"),
