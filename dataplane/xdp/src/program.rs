@@ -255,6 +255,12 @@ fn attach_reason(e: &io::Error, mode: AttachMode) -> String {
              and that LRO is off"
         }
         (Some(libc::ENODEV), _) => "the interface disappeared",
+        // veth_xdp_set(): XDP on a veth needs at least as many RX queues as its peer has TX
+        // queues (seen when a tuning plan lowered this side's channels below the peer's).
+        (Some(libc::ENOSPC), _) => {
+            "the device has fewer RX queues than its peer sends on (a veth needs RX channels >= \
+             the peer's TX channels): raise this side's channels or lower the peer's"
+        }
         _ => "unexpected error",
     };
     format!("{hint} ({e})")

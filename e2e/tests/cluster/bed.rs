@@ -99,6 +99,11 @@ impl Bed {
         client
             .ip("addr add fd77:1::2/64 dev c-eth nodad")
             .expect("client v6 address");
+        // XDP on a veth needs its RX queues >= the peer's TX queues: the RelayNode's plan sets
+        // the NIC to one channel, so the client side sends on one queue.
+        client
+            .exec("ethtool", &["-L", "c-eth", "tx", "1"])
+            .expect("c-eth to one TX queue");
         client.ip("link set c-eth up").expect("c-eth up");
         client.ip("link set lo up").expect("client lo");
         internet
