@@ -527,15 +527,15 @@ fn relay_pod_unprivileged(w: &mut World) {
             .unwrap_or("")
             .trim()
             .to_owned();
-        if comm.trim().starts_with("worker") {
+        if comm.trim().starts_with("relay-worker") {
             pinned.push((comm.trim().to_owned(), cpus));
         }
     }
     progress(&format!("relay pid {pid}, workers: {pinned:?}"));
     assert_eq!(
         pinned,
-        vec![("worker-0".to_owned(), "1".to_owned())],
-        "worker-0 on CPU 1"
+        vec![("relay-worker-0".to_owned(), "1".to_owned())],
+        "relay-worker-0 on CPU 1, the core the kubelet granted"
     );
     if w.demo {
         println!(
