@@ -602,6 +602,15 @@ fn traffic(w: &World, mib: u64) {
                     "netns", "exec", &ns, "ping", "-n", "-c", "3", "-i", "0.2", "-W", "2", ip,
                 ],
             )
+            // Right after a (re)connect the first echoes may be lost: ask again until a
+            // whole round gets through.
+            .and_then(|o| {
+                if o.contains(" 0% packet loss") {
+                    Ok(o)
+                } else {
+                    Err(o)
+                }
+            })
         });
         assert!(out.contains(" 0% packet loss"), "{out}");
         progress(&format!("ping {ip}: {}", out.lines().last().unwrap_or("")));
@@ -633,32 +642,85 @@ fn client_traffic(w: &mut World) {
     traffic(w, 32);
 }
 
+/// The Prometheus config: the chart's rules and two jobs whose targets come from files the
+/// suite writes (Debian's Prometheus is built without Kubernetes service discovery).
 fn prometheus_config(w: &World) -> String {
-    let kubeconfig = cluster::kubeconfig().display().to_string();
     let rules = w.dir.join("rules.yaml").display().to_string();
+    let targets = w.dir.join("targets").display().to_string();
     format!(
         r#"global: {{scrape_interval: 2s, evaluation_interval: 2s}}
 rule_files: [{rules}]
 scrape_configs:
-  # The operator: the chart's metrics Service (what its ServiceMonitor selects).
   - job_name: oxidize-operator
-    kubernetes_sd_configs: [{{role: endpoints, kubeconfig_file: {kubeconfig}, namespaces: {{names: [{OP_NS}]}}}}]
-    relabel_configs:
-      - {{source_labels: [__meta_kubernetes_service_label_app_kubernetes_io_name], regex: oxidize-operator, action: keep}}
-      - {{source_labels: [__meta_kubernetes_endpoint_port_name], regex: metrics|http, action: keep}}
-      - {{source_labels: [__meta_kubernetes_pod_name], target_label: pod}}
-  # The relays: each RelayNode's metrics Service (the operator's ServiceMonitor selects it).
+    file_sd_configs: [{{files: [{targets}/oxidize-operator.json], refresh_interval: 2s}}]
   - job_name: oxidize-relay
-    kubernetes_sd_configs: [{{role: endpoints, kubeconfig_file: {kubeconfig}, namespaces: {{names: [{RN_NS}]}}}}]
-    relabel_configs:
-      - {{source_labels: [__meta_kubernetes_endpoint_port_name], regex: metrics, action: keep}}
-      - {{source_labels: [__meta_kubernetes_pod_node_name], target_label: node}}
-      - {{source_labels: [__meta_kubernetes_pod_name], target_label: pod}}
+    file_sd_configs: [{{files: [{targets}/oxidize-relay.json], refresh_interval: 2s}}]
 "#
     )
 }
 
-fn prom_query(w: &World, expr: &str) -> Value {
+/// Resolves the Services the chart and the operator declare for scraping (what their
+/// ServiceMonitors select: the operator's Service by its `app.kubernetes.io/name` label and its
+/// `http` port, each RelayNode's metrics Service and its `metrics` port) to their endpoints,
+/// as Prometheus' Kubernetes discovery would, and writes them as file_sd targets.
+fn write_targets(w: &World) {
+    let dir = w.dir.join("targets");
+    std::fs::create_dir_all(&dir).expect("targets dir");
+    for (job, ns, port_name) in [
+        ("oxidize-operator", OP_NS, "http"),
+        ("oxidize-relay", RN_NS, "metrics"),
+    ] {
+        let services = get_json(&[
+            "-n",
+            ns,
+            "services",
+            "-l",
+            &format!("app.kubernetes.io/name={job}"),
+        ])
+        .expect("services");
+        let mut groups = Vec::new();
+        for svc in services["items"].as_array().cloned().unwrap_or_default() {
+            let name = svc["metadata"]["name"].as_str().unwrap_or("").to_owned();
+            let slices = get_json(&[
+                "-n",
+                ns,
+                "endpointslices",
+                "-l",
+                &format!("kubernetes.io/service-name={name}"),
+            ])
+            .expect("endpointslices");
+            for slice in slices["items"].as_array().cloned().unwrap_or_default() {
+                let Some(port) = slice["ports"]
+                    .as_array()
+                    .and_then(|p| p.iter().find(|p| p["name"] == port_name))
+                    .and_then(|p| p["port"].as_u64())
+                else {
+                    continue;
+                };
+                for ep in slice["endpoints"].as_array().cloned().unwrap_or_default() {
+                    let Some(addr) = ep["addresses"][0].as_str() else {
+                        continue;
+                    };
+                    groups.push(serde_json::json!({
+                        "targets": [format!("{addr}:{port}")],
+                        "labels": {
+                            "namespace": ns,
+                            "service": name,
+                            "pod": ep["targetRef"]["name"],
+                            "node": ep["nodeName"],
+                        },
+                    }));
+                }
+            }
+        }
+        let tmp = dir.join(format!("{job}.json.tmp"));
+        std::fs::write(&tmp, serde_json::to_vec(&groups).expect("json")).expect("write targets");
+        std::fs::rename(&tmp, dir.join(format!("{job}.json"))).expect("rename targets");
+    }
+}
+
+/// An instant query; `Err` while Prometheus is not answering.
+fn prom_get(w: &World, expr: &str) -> Result<Value, String> {
     let url = format!("http://{}/api/v1/query", w.prometheus_addr);
     let out = run(
         "curl",
@@ -669,9 +731,12 @@ fn prom_query(w: &World, expr: &str) -> Value {
             "--data-urlencode",
             &format!("query={expr}"),
         ],
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+    )?;
+    serde_json::from_str(&out).map_err(|e| format!("{e}: {out}"))
+}
+
+fn prom_query(w: &World, expr: &str) -> Value {
+    prom_get(w, expr).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn prometheus_scrapes(w: &mut World) {
@@ -691,6 +756,7 @@ fn prometheus_scrapes(w: &mut World) {
         .join("\n");
     std::fs::write(w.dir.join("rules.yaml"), rules).expect("write rules");
     std::fs::write(w.dir.join("prometheus.yml"), prometheus_config(w)).expect("write config");
+    write_targets(w);
     let log = std::fs::File::create(w.dir.join("prometheus.log")).expect("log");
     let child = Command::new("prometheus")
         .arg(format!(
@@ -707,8 +773,15 @@ fn prometheus_scrapes(w: &mut World) {
         .spawn()
         .expect("start prometheus (apt prometheus)");
     w.prometheus = Some(child);
+    wait_for("Prometheus ready", secs(30), || {
+        run(
+            "curl",
+            &["-fsS", &format!("http://{}/-/ready", w.prometheus_addr)],
+        )
+    });
     let targets = wait_for("both jobs' targets up", secs(90), || {
-        let v = prom_query(w, "up");
+        write_targets(w);
+        let v = prom_get(w, "up")?;
         let series = v["data"]["result"].as_array().cloned().unwrap_or_default();
         let up = |job: &str| {
             series

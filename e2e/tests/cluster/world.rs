@@ -79,6 +79,13 @@ impl World {
 
     /// After a failed step: what a person would look at first.
     pub(crate) fn diagnose(&self) {
+        for log in ["prometheus.log", "client.log"] {
+            if let Ok(text) = std::fs::read_to_string(self.dir.join(log)) {
+                let tail: Vec<&str> = text.lines().rev().take(15).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                eprintln!("--- {log} (last lines)\n{}", tail.join("\n"));
+            }
+        }
         for args in [
             &["get", "pods", "-A", "-o", "wide"][..],
             &["get", "relaynodes", "-A", "-o", "yaml"][..],
