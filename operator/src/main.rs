@@ -6,12 +6,13 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, ValueEnum};
+use futures::FutureExt as _;
 use kube::Client;
 use kube_lease_manager::LeaseManagerBuilder;
 use oxidize_operator::controller::{self, Config, State};
 use oxidize_operator::lifecycle::{self, Exit};
 use oxidize_operator::telemetry::{self, LogFormat};
-use tracing::{error, info};
+use tracing::{info, warn};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Format {
@@ -86,13 +87,14 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or_else(|| format!("oxidize-operator-{}", std::process::id()));
     let (namespace, ctrl_state, ctrl_client) = (args.namespace, state.clone(), client.clone());
     let ctrl_identity = identity.clone();
+    // Fn, not FnOnce: a replica that loses the Lease campaigns again and may lead again.
     let controller = move |stop| {
         controller::run(
-            ctrl_state,
-            ctrl_client,
-            namespace,
-            config,
-            Some(ctrl_identity),
+            ctrl_state.clone(),
+            ctrl_client.clone(),
+            namespace.clone(),
+            config.clone(),
+            Some(ctrl_identity.clone()),
             stop,
         )
     };
@@ -104,25 +106,44 @@ async fn main() -> anyhow::Result<()> {
         }
     }
 
-    let lease = LeaseManagerBuilder::new(client.clone(), &args.lease_name)
-        .with_namespace(&args.lease_namespace)
-        .with_identity(&identity)
-        .with_duration(args.lease_duration_seconds)
-        .with_grace(args.lease_duration_seconds.div_ceil(3).max(2))
-        .build()
-        .await
-        .context("cannot set up leader election")?;
-    info!(lease = %args.lease_name, %identity, "campaigning for the leader Lease");
-    let exit = tokio::select! {
-        exit = lifecycle::run_elected(lease, &state, shutdown, controller) => exit,
-        r = http => anyhow::bail!("the HTTP server stopped: {r:?}"),
-    };
-    match exit {
-        Exit::Shutdown => Ok(()),
-        Exit::LostLease => {
-            error!("lost the leader Lease; exiting so that a fresh replica campaigns again");
-            anyhow::bail!("lost the leader Lease")
+    // A lost Lease (e.g. the apiserver was away longer than the renew deadline) stops the
+    // controller at once, then this replica campaigns again instead of exiting: a restart would
+    // only add the kubelet's crash-loop back-off to the time without a leader.
+    let shutdown = shutdown.boxed().shared();
+    let mut http = http;
+    loop {
+        let lease = match LeaseManagerBuilder::new(client.clone(), &args.lease_name)
+            .with_namespace(&args.lease_namespace)
+            .with_identity(&identity)
+            .with_duration(args.lease_duration_seconds)
+            .with_grace(args.lease_duration_seconds.div_ceil(3).max(2))
+            .build()
+            .await
+        {
+            Ok(lease) => lease,
+            Err(e) => {
+                warn!(error = %e, "cannot set up leader election; retrying in 1 s");
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                    () = shutdown.clone() => return Ok(()),
+                }
+            }
+        };
+        info!(lease = %args.lease_name, %identity, "campaigning for the leader Lease");
+        let exit = tokio::select! {
+            exit = lifecycle::run_elected(lease, &state, shutdown.clone(), &controller) => exit,
+            r = &mut http => anyhow::bail!("the HTTP server stopped: {r:?}"),
+        };
+        match exit {
+            Exit::Shutdown => return Ok(()),
+            Exit::LostLease => {
+                warn!("lost the leader Lease; reconciling stopped, campaigning again")
+            }
+            Exit::ElectionFailed => warn!("leader election stopped; campaigning again in 1 s"),
         }
-        Exit::ElectionFailed => anyhow::bail!("leader election stopped"),
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            () = shutdown.clone() => return Ok(()),
+        }
     }
 }
