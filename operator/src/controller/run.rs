@@ -90,31 +90,28 @@ pub async fn run(
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
-    let ours = watcher::Config::default()
-        .labels(&format!("app.kubernetes.io/managed-by={FIELD_MANAGER}"))
-        .any_semantic();
+    // Lists with the default (most recent, from etcd) semantic: with `any_semantic` the
+    // watches resumed from resource versions older than a restarted apiserver's watch cache
+    // and failed with 410 Expired again and again, so changes went unseen after a restart.
+    let ours =
+        watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={FIELD_MANAGER}"));
     // The RelayNode watch as `Controller::new` builds it, plus a look at its events: readiness
     // follows `InitDone` here instead of a second `Store::wait_until_ready` waiter, which kube
     // 5.0.0 would starve (the controller's runner is already one).
     state.set_synced(false);
     let (store, writer) = reflector::store();
     let synced = state.clone();
-    let trigger = reflector(
-        writer,
-        watcher(relaynodes, watcher::Config::default().any_semantic()),
-    )
-    .inspect(move |event| {
-        if matches!(event, Ok(watcher::Event::InitDone)) && !synced.readiness().synced {
-            synced.set_synced(true);
-            info!("RelayNode watch synced; ready");
-        }
-    })
-    .applied_objects();
+    let trigger = reflector(writer, watcher(relaynodes, watcher::Config::default()))
+        .inspect(move |event| {
+            if matches!(event, Ok(watcher::Event::InitDone)) && !synced.readiness().synced {
+                synced.set_synced(true);
+                info!("RelayNode watch synced; ready");
+            }
+        })
+        .applied_objects();
     let controller = Controller::for_stream(trigger, store.clone());
     let node_store = store;
-    let labelled = watcher::Config::default()
-        .labels(RELAYNODE_LABEL)
-        .any_semantic();
+    let labelled = watcher::Config::default().labels(RELAYNODE_LABEL);
     let ctx = state.to_context(client.clone(), config, instance);
     controller
         .owns(Api::<DaemonSet>::all(client.clone()), ours.clone())
@@ -126,7 +123,7 @@ pub async fn run(
         .watches(Api::<Job>::all(client.clone()), labelled, |j| owner_of(&j))
         .watches(
             Api::<Node>::all(client),
-            watcher::Config::default().any_semantic(),
+            watcher::Config::default(),
             move |_node| {
                 // A node's labels, taints or allocatable changed: any pool may be affected.
                 node_store
