@@ -52,7 +52,14 @@ fn main() {
         .position(|a| a == "--only")
         .and_then(|i| args.get(i + 1))
         .map(|l| l.split(',').map(str::to_owned).collect());
-    for (name, step, in_demo) in steps::STEPS {
+    let known_defects = args.iter().any(|a| a == "--known-defects");
+    let all: Vec<&steps::Step> = steps::STEPS
+        .iter()
+        .chain(steps::KNOWN_DEFECTS.iter().filter(|(name, _, _)| {
+            known_defects || only.as_ref().is_some_and(|o| o.iter().any(|n| n == name))
+        }))
+        .collect();
+    for (name, step, in_demo) in all {
         if (demo && !in_demo) || only.as_ref().is_some_and(|o| !o.iter().any(|n| n == name)) {
             continue;
         }
@@ -61,6 +68,7 @@ fn main() {
             continue;
         }
         world::progress(&format!("step {name}"));
+        let name: &'static str = name;
         let t = Instant::now();
         let result = catch_unwind(AssertUnwindSafe(|| step(&mut world)));
         let secs = t.elapsed().as_secs_f64();
@@ -77,7 +85,7 @@ fn main() {
                 failed.push((name, msg));
             }
         }
-        if until.as_deref() == Some(*name) {
+        if until.as_deref() == Some(name) {
             break;
         }
     }
