@@ -24,8 +24,10 @@ say() { printf '[images %4ss] %s\n' "$((SECONDS - start))" "$*"; }
 mkdir -p "$OUT"
 
 # A target dir of its own: these flags differ from the test and demo builds, which would
-# otherwise rebuild everything each time one of them runs.
-export CARGO_TARGET_DIR="$ROOT/target/images"
+# otherwise rebuild everything each time one of them runs. At a fixed path outside the
+# checkout: libxdp-sys compiles its build directory into the binary as a string, so a
+# checkout-relative target dir made the dataplane image depend on where the checkout is.
+export CARGO_TARGET_DIR="${OXIDIZE_IMAGES_TARGET:-/var/tmp/oxidize-images-target}"
 export CARGO_PROFILE_RELEASE_DEBUG=0 CARGO_PROFILE_RELEASE_STRIP=symbols
 export RUSTFLAGS="--remap-path-prefix=$ROOT=/oxidize --remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}=/cargo -C link-arg=-Wl,--build-id=none"
 export SOURCE_DATE_EPOCH=0
