@@ -135,6 +135,9 @@ pub(crate) struct NodeValues {
     pub(crate) nr_hugepages: String,
     /// `net.ipv4.ip_forward` in the node namespace.
     pub(crate) ip_forward: String,
+    /// `net.ipv6.conf.all.forwarding` in the node namespace (off until the tune step; the
+    /// cluster itself turns IPv4 forwarding on for its pods).
+    pub(crate) ip6_forward: String,
     /// `net.core.somaxconn` in the node namespace (a per-namespace sysctl the plan sets).
     pub(crate) somaxconn: String,
     /// `ethtool -l oxk-nic` current channels.
@@ -181,6 +184,9 @@ impl NodeValues {
                 .trim()
                 .to_owned(),
             ip_forward: in_node("sysctl", &["-n", "net.ipv4.ip_forward"])
+                .trim()
+                .to_owned(),
+            ip6_forward: in_node("sysctl", &["-n", "net.ipv6.conf.all.forwarding"])
                 .trim()
                 .to_owned(),
             somaxconn: in_node("sysctl", &["-n", "net.core.somaxconn"])

@@ -427,6 +427,13 @@ fn relaynode_tunes_the_node(w: &mut World) {
         now.ip_forward, "1",
         "forwarding is on (the tune step's job, not the relay's)"
     );
+    // IPv4 forwarding was already on (the cluster's pod network needs it); IPv6 forwarding
+    // is what shows the tune step setting forwarding.
+    assert_eq!(before.ip6_forward, "0", "IPv6 forwarding off before tuning");
+    assert_eq!(
+        now.ip6_forward, "1",
+        "the tune step turned IPv6 forwarding on"
+    );
     assert!(
         now.nr_hugepages.parse::<u64>().unwrap_or(0) >= 16,
         "16 hugepages reserved: {now:?}"

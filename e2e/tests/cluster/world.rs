@@ -16,6 +16,18 @@ pub(crate) fn progress(what: &str) {
     eprintln!("[cluster suite {t:6.1}s] {what}");
 }
 
+/// `kubectl logs` of every container of the relay pods.
+const RELAY_LOGS: [&str; 8] = [
+    "-n",
+    "oxidize-relays",
+    "logs",
+    "-l",
+    "app.kubernetes.io/name=oxidize-relay",
+    "--all-containers",
+    "--prefix",
+    "--tail=30",
+];
+
 /// The suite's state. Dropping it tears everything down in reverse order.
 pub(crate) struct World {
     /// Print the demo's figures.
@@ -90,27 +102,8 @@ impl World {
             &["get", "pods", "-A", "-o", "wide"][..],
             &["get", "relaynodes", "-A", "-o", "yaml"][..],
             &["get", "events", "-A", "--sort-by=.lastTimestamp"][..],
-            &[
-                "-n",
-                "oxidize-relays",
-                "logs",
-                "-l",
-                "app.kubernetes.io/name=oxidize-relay",
-                "--all-containers",
-                "--prefix",
-                "--tail=30",
-            ][..],
-            &[
-                "-n",
-                "oxidize-relays",
-                "logs",
-                "-l",
-                "app.kubernetes.io/name=oxidize-relay",
-                "--all-containers",
-                "--prefix",
-                "--tail=30",
-                "--previous",
-            ][..],
+            &RELAY_LOGS[..],
+            &[&RELAY_LOGS[..], &["--previous"]].concat()[..],
         ] {
             match kubectl(args) {
                 Ok(out) => {
